@@ -1,0 +1,1 @@
+"""The company's web shop: a small HTTP API over an items table."""

@@ -1,0 +1,115 @@
+//! The command line, parsed with clap. `app.rs` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "opslab", version, about = "Hands-on DevOps labs in containers, graded by making the system act")]
+pub struct Cli {
+    /// Language of briefs, hints and reports (en, fr); default from the locale.
+    #[arg(long, global = true, env = "OPSLAB_LANG")]
+    pub lang: Option<String>,
+    /// Print machine-readable JSON instead of text (where the command has a result).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the labs of labs/.
+    List,
+    /// Check lab definitions without starting anything: one lab, a folder of labs, or all of labs/.
+    Validate { paths: Vec<PathBuf> },
+    /// Build and list the lab images (content-addressed: unchanged images are not rebuilt).
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Start a lab.
+    Start {
+        lab: String,
+        #[arg(long)]
+        trainee: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Services, health, ports and elapsed time of the running session.
+    Status {
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Open a shell in a service (the trainee's workstation by default), or run a command there.
+    Shell {
+        service: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Grade the running session.
+    Check {
+        #[arg(long)]
+        session: Option<String>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Only these checks.
+        #[arg(long = "only")]
+        only: Vec<String>,
+    },
+    /// Show the next hint for a check (the first failing one by default).
+    Hint {
+        check: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Put the session back to its initial state, same parameters.
+    Reset {
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Stop the session and remove everything it created.
+    Stop {
+        #[arg(long)]
+        session: Option<String>,
+        /// Stop every session.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove everything opslab labelled that no live session owns.
+    Gc {
+        /// Remove live sessions too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Prove a lab's grader both ways: the untouched lab fails, the reference solution scores full marks.
+    Selftest {
+        lab: String,
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+        /// Apply this shortcut attempt instead of the reference solution; it must score below the pass mark.
+        #[arg(long)]
+        attempt: Option<PathBuf>,
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Past gradings, newest first.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build the named images (all of images/ by default).
+    Build { names: Vec<String> },
+    /// List images/ with their tags and whether they are built.
+    List,
+}

@@ -1,0 +1,283 @@
+//! Content-addressed image builds from `images/`. A tag is the hash of the image's context and
+//! of its base, so an unchanged image is never rebuilt. The base of everything is a Debian
+//! bookworm image taken from the local engine, pulled where a registry answers, or bootstrapped
+//! from Debian's packages with debootstrap.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::backend::docker::BuildEvent;
+use crate::backend::{Engine, EngineError, LABEL_MANAGED};
+use crate::progress::Progress;
+use crate::project::Project;
+
+pub const ROOT_REPO: &str = "opslab/debian";
+pub const ROOT_TAG: &str = "bookworm";
+pub const LABEL_IMAGE: &str = "opslab.image";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("no image `{0}` in images/")]
+    Unknown(String),
+    #[error("images/{0}/image.toml: {1}")]
+    BadManifest(String, String),
+    #[error("images build on each other in a cycle: {0}")]
+    Cycle(String),
+    #[error("cannot get a Debian base image: {0}\n  hint: install debootstrap (apt-get install debootstrap) and run opslab as root, or load a debian:bookworm image into the engine")]
+    NoBase(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("reading {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    base: Option<String>,
+}
+
+/// Every file below `dir`, recursively, sorted.
+pub fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn manifest(project: &Project, name: &str) -> Result<Manifest, ImageError> {
+    let path = project.images_dir().join(name).join("image.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => toml::from_str(&t).map_err(|e| ImageError::BadManifest(name.into(), e.message().to_string())),
+        Err(_) => Ok(Manifest::default()),
+    }
+}
+
+/// Hash of an image's context: every file's path, mode and content.
+fn context_hash(dir: &Path) -> Result<String, ImageError> {
+    let mut files = Vec::new();
+    walk_files(dir, &mut files);
+    let mut h = Sha256::new();
+    for f in files {
+        let rel = f.strip_prefix(dir).unwrap_or(&f);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        let meta = std::fs::metadata(&f).map_err(|e| ImageError::Io(f.clone(), e))?;
+        h.update(executable_bit(&meta).to_le_bytes());
+        h.update(std::fs::read(&f).map_err(|e| ImageError::Io(f.clone(), e))?);
+        h.update([0]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn executable_bit(meta: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111
+}
+
+fn tar_dir(dir: &Path) -> Result<Vec<u8>, ImageError> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(true);
+    b.append_dir_all(".", dir).map_err(|e| ImageError::Io(dir.to_path_buf(), e))?;
+    b.into_inner().map_err(|e| ImageError::Io(dir.to_path_buf(), e))
+}
+
+/// What `resolve` works out for one image.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub name: String,
+    pub tag: String,
+    pub base_tag: String,
+}
+
+pub struct Builder<'a> {
+    pub engine: &'a Engine,
+    pub project: &'a Project,
+    pub progress: &'a dyn Progress,
+}
+
+impl Builder<'_> {
+    /// The Debian base image, from the engine, a registry or debootstrap; returns its id.
+    pub async fn root(&self) -> Result<String, ImageError> {
+        let ours = format!("{ROOT_REPO}:{ROOT_TAG}");
+        if let Some(id) = self.engine.image_id(&ours).await? {
+            return Ok(id);
+        }
+        if let Some(id) = self.engine.image_id("debian:bookworm").await? {
+            self.progress.note("base image: debian:bookworm found in the local engine");
+            return self.tag_as_root("debian:bookworm", id).await;
+        }
+        self.progress.step("base image: trying a registry pull of debian:bookworm");
+        let pull = tokio::time::timeout(Duration::from_secs(30), self.engine.pull("debian", "bookworm")).await;
+        if let Ok(Ok(())) = pull {
+            if let Some(id) = self.engine.image_id("debian:bookworm").await? {
+                self.progress.note("base image: pulled debian:bookworm from a registry");
+                return self.tag_as_root("debian:bookworm", id).await;
+            }
+        }
+        self.progress.note("base image: no registry answers; bootstrapping Debian bookworm with debootstrap");
+        self.bootstrap().await
+    }
+
+    async fn tag_as_root(&self, from: &str, id: String) -> Result<String, ImageError> {
+        // A one-line build gives it our name, so `images list` and the hashes see one root.
+        let dir = tempfile::tempdir().map_err(|e| ImageError::Io(PathBuf::from("tmp"), e))?;
+        std::fs::write(dir.path().join("Dockerfile"), format!("FROM {from}\n"))
+            .map_err(|e| ImageError::Io(dir.path().to_path_buf(), e))?;
+        let labels = HashMap::from([(LABEL_MANAGED.to_string(), "1".to_string()), (LABEL_IMAGE.to_string(), "root".to_string())]);
+        self.engine
+            .build(tar_dir(dir.path())?, &format!("{ROOT_REPO}:{ROOT_TAG}"), HashMap::new(), labels, |_| {})
+            .await?;
+        Ok(self.engine.image_id(&format!("{ROOT_REPO}:{ROOT_TAG}")).await?.unwrap_or(id))
+    }
+
+    async fn bootstrap(&self) -> Result<String, ImageError> {
+        let which = tokio::process::Command::new("sh").args(["-c", "command -v debootstrap"]).output().await;
+        if !matches!(which, Ok(ref o) if o.status.success()) {
+            return Err(ImageError::NoBase("debootstrap is not installed and no registry answers".into()));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("opslab-rootfs-")
+            .tempdir()
+            .map_err(|e| ImageError::Io(PathBuf::from("tmp"), e))?;
+        let mirror = std::env::var("OPSLAB_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+        self.progress.step("debootstrap --variant=minbase bookworm (about 30 s)");
+        let out = tokio::process::Command::new("debootstrap")
+            .args(["--variant=minbase", "bookworm"])
+            .arg(dir.path())
+            .arg(&mirror)
+            .output()
+            .await
+            .map_err(|e| ImageError::NoBase(format!("debootstrap: {e}")))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = text.lines().rev().take(10).collect();
+            return Err(ImageError::NoBase(format!(
+                "debootstrap failed: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        // Keep images small and apt quiet, as Debian's official images do.
+        let apt_conf = dir.path().join("etc/apt/apt.conf.d/90opslab");
+        let _ = std::fs::write(apt_conf, "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\n");
+        let _ = std::fs::remove_dir_all(dir.path().join("var/cache/apt/archives"));
+        let _ = std::fs::create_dir_all(dir.path().join("var/cache/apt/archives/partial"));
+        self.progress.step("importing the bootstrapped root file system");
+        let tar = tokio::process::Command::new("tar")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["--numeric-owner", "-c", "."])
+            .output()
+            .await
+            .map_err(|e| ImageError::NoBase(format!("tar: {e}")))?;
+        if !tar.status.success() {
+            return Err(ImageError::NoBase(String::from_utf8_lossy(&tar.stderr).to_string()));
+        }
+        self.engine.import(tar.stdout, ROOT_REPO, ROOT_TAG).await?;
+        self.progress.note("base image: bootstrapped opslab/debian:bookworm from Debian's packages");
+        self.engine
+            .image_id(&format!("{ROOT_REPO}:{ROOT_TAG}"))
+            .await?
+            .ok_or_else(|| ImageError::NoBase("the imported image is not in the engine".into()))
+    }
+
+    /// Works out the tags of `names` and of the images they build on, bases first.
+    pub fn plan(&self, names: &[String], root_id: &str) -> Result<Vec<Planned>, ImageError> {
+        let known = self.project.image_names();
+        let mut order: Vec<String> = Vec::new();
+        fn visit(b: &Builder, n: &str, known: &[String], order: &mut Vec<String>, stack: &mut Vec<String>) -> Result<(), ImageError> {
+            if order.iter().any(|o| o == n) {
+                return Ok(());
+            }
+            if !known.iter().any(|k| k == n) {
+                return Err(ImageError::Unknown(n.into()));
+            }
+            if stack.iter().any(|s| s == n) {
+                stack.push(n.into());
+                return Err(ImageError::Cycle(stack.join(" -> ")));
+            }
+            stack.push(n.into());
+            if let Some(base) = manifest(b.project, n)?.base {
+                visit(b, &base, known, order, stack)?;
+            }
+            stack.pop();
+            order.push(n.into());
+            Ok(())
+        }
+        for n in names {
+            visit(self, n, &known, &mut order, &mut Vec::new())?;
+        }
+        let mut tags: BTreeMap<String, String> = BTreeMap::new();
+        let mut out = Vec::new();
+        for n in order {
+            let base_tag = match manifest(self.project, &n)?.base {
+                Some(b) => tags.get(&b).cloned().unwrap_or_default(),
+                None => format!("{ROOT_REPO}:{ROOT_TAG}"),
+            };
+            let base_identity = if base_tag.starts_with(ROOT_REPO) && base_tag.ends_with(ROOT_TAG) {
+                root_id.to_string()
+            } else {
+                base_tag.clone()
+            };
+            let mut h = Sha256::new();
+            h.update(context_hash(&self.project.images_dir().join(&n))?);
+            h.update(base_identity.as_bytes());
+            let tag = format!("opslab/{n}:{}", &hex::encode(h.finalize())[..16]);
+            tags.insert(n.clone(), tag.clone());
+            out.push(Planned { name: n, tag, base_tag });
+        }
+        Ok(out)
+    }
+
+    /// Builds what is missing among `names` (and their bases); returns (name, tag, built?).
+    pub async fn ensure(&self, names: &[String]) -> Result<Vec<(String, String, bool)>, ImageError> {
+        let root = self.root().await?;
+        let plan = self.plan(names, &root)?;
+        let mut missing = Vec::new();
+        for p in &plan {
+            if self.engine.image_id(&p.tag).await?.is_none() {
+                missing.push(p.clone());
+            }
+        }
+        let mut out: Vec<(String, String, bool)> =
+            plan.iter().map(|p| (p.name.clone(), p.tag.clone(), false)).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        self.progress.begin("building images", Some(missing.len() as u64));
+        for p in &missing {
+            self.progress.step(&format!("{}: starting", p.name));
+            let context = tar_dir(&self.project.images_dir().join(&p.name))?;
+            let labels = HashMap::from([
+                (LABEL_MANAGED.to_string(), "1".to_string()),
+                (LABEL_IMAGE.to_string(), p.name.clone()),
+            ]);
+            let args = HashMap::from([("BASE".to_string(), p.base_tag.clone())]);
+            let name = p.name.clone();
+            let progress = self.progress;
+            self.engine
+                .build(context, &p.tag, args, labels, |ev| match ev {
+                    BuildEvent::Step(s) => progress.step(&format!("{name}: {s}")),
+                    BuildEvent::Output(_) => {}
+                })
+                .await?;
+            self.progress.advance();
+            if let Some(o) = out.iter_mut().find(|o| o.0 == p.name) {
+                o.2 = true;
+            }
+        }
+        self.progress.finish(&format!("built {} image(s)", missing.len()));
+        Ok(out)
+    }
+}

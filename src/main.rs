@@ -1,0 +1,26 @@
+//! Parse arguments, run, map errors to exit codes; nothing else.
+
+use clap::Parser;
+
+fn main() {
+    let cli = opslab::cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(opslab::app::exit::BUG);
+        }
+    };
+    let code = match runtime.block_on(opslab::app::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("  hint: {h}");
+            }
+            e.code()
+        }
+    };
+    drop(runtime);
+    std::process::exit(code);
+}

@@ -1,0 +1,78 @@
+//! Reports of a grading: terminal text, JSON, JUnit XML and a self-contained HTML page.
+
+pub mod html;
+pub mod junit;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::grade::{Grade, Status};
+
+/// Whether to draw colours: a terminal, and NO_COLOR unset.
+pub fn use_colour() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+fn paint(text: &str, code: &str, colour: bool) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The grading as people read it in a terminal.
+pub fn terminal(g: &Grade, colour: bool) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("{} ({}), session {}, trainee {}\n\n", g.lab_title, g.lab, g.session, g.trainee));
+    for c in &g.checks {
+        let mark = match c.status {
+            Status::Passed => paint("PASS", "32;1", colour),
+            Status::Failed => paint("FAIL", "31;1", colour),
+            Status::Skipped => paint("SKIP", "33", colour),
+        };
+        s.push_str(&format!("{mark} {:>3}/{:<3} {}  [{}]  ({:.1}s)\n", c.earned, c.points, c.title, c.id, c.seconds));
+        for (k, v) in &c.measures {
+            s.push_str(&format!("           measured {k}: {v:.1}s\n"));
+        }
+        if c.status != Status::Passed {
+            if !c.expected.is_empty() {
+                s.push_str(&format!("           expected: {}\n", c.expected));
+            }
+            if !c.seen.is_empty() {
+                s.push_str(&format!("           seen:     {}\n", c.seen));
+            }
+            if !c.message.is_empty() {
+                s.push_str(&format!("           {}\n", c.message));
+            }
+            if c.hints > 0 {
+                s.push_str(&format!("           hint: `opslab hint {}` ({} available)\n", c.id, c.hints));
+            }
+        }
+    }
+    let verdict = if g.passed { paint("PASSED", "32;1", colour) } else { paint("NOT PASSED", "31;1", colour) };
+    s.push_str(&format!(
+        "\nscore {}/{} ({:.0}%), pass mark {}%: {verdict}  [graded in {:.1}s]\n",
+        g.score, g.total, g.percent, g.pass_mark, g.seconds
+    ));
+    if g.hint_penalty > 0 {
+        s.push_str(&format!("hints used: {} (-{} points)\n", g.hints_used, g.hint_penalty));
+    }
+    s
+}
+
+/// Writes a file atomically: a temporary file beside it, then a rename, so that a reader never
+/// sees half a file and an interrupted write leaves the previous one intact.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+pub fn json(g: &Grade) -> String {
+    serde_json::to_string_pretty(g).unwrap_or_default()
+}

@@ -1,0 +1,530 @@
+//! The life of a running lab: start, status, shell, reset, stop, gc. The engine's labels are the
+//! source of truth for what exists; nothing here keeps a list of its own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::backend::{
+    ContainerSpec, ContainerState, Engine, EngineError, LABEL_LAB, LABEL_MANAGED, LABEL_OWNER_PID,
+    LABEL_SERVICE, LABEL_SESSION, LABEL_TRAINEE,
+};
+use crate::images::{Builder, ImageError};
+use crate::lab::model::FileDef;
+use crate::lab::{render, Lab, Params};
+use crate::progress::Progress;
+use crate::project::Project;
+
+pub const LABEL_ROLE: &str = "opslab.role";
+pub const LABEL_PARAMS: &str = "opslab.params";
+pub const LABEL_SEED: &str = "opslab.seed";
+pub const LABEL_LAB_DIR: &str = "opslab.lab-dir";
+pub const LABEL_STARTED: &str = "opslab.started";
+pub const GRADER: &str = "grader";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("a session `{0}` is already running")]
+    AlreadyRunning(String),
+    #[error("no running session{0}")]
+    NoSession(String),
+    #[error("several sessions are running ({0}); say which with --session")]
+    Ambiguous(String),
+    #[error("service `{service}` did not become healthy within {secs}s (state: {state})\n{logs}")]
+    Unhealthy { service: String, secs: u64, state: String, logs: String },
+    #[error("setup step of `{service}` failed (exit {code}): {cmd}\n{output}")]
+    Setup { service: String, code: i64, cmd: String, output: String },
+    #[error("interrupted")]
+    Interrupted,
+    #[error("{0}")]
+    Template(String),
+    #[error("no service `{0}` in this session")]
+    NoService(String),
+    #[error(transparent)]
+    Images(#[from] ImageError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// A running session, as read back from the engine.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub lab: String,
+    pub lab_dir: String,
+    pub trainee: String,
+    pub seed: u64,
+    pub params: Params,
+    pub started: u64,
+    /// service name -> container id
+    pub containers: BTreeMap<String, String>,
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn session_id(lab: &str, trainee: &str) -> String {
+    let clean: String = trainee
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    format!("{lab}-{}", clean.trim_matches('-'))
+}
+
+pub fn container_name(session: &str, service: &str) -> String {
+    format!("opslab-{session}-{service}")
+}
+
+fn network_name(session: &str, net: &str) -> String {
+    format!("opslab-{session}-{net}")
+}
+
+impl Session {
+    /// All sessions that have containers in the engine.
+    pub async fn list(engine: &Engine) -> Result<Vec<Session>, SessionError> {
+        let mut by_id: BTreeMap<String, Session> = BTreeMap::new();
+        for c in engine.containers_with_label(LABEL_SESSION).await? {
+            let l = &c.labels;
+            let Some(id) = l.get(LABEL_SESSION) else { continue };
+            let s = by_id.entry(id.clone()).or_insert_with(|| Session {
+                id: id.clone(),
+                lab: l.get(LABEL_LAB).cloned().unwrap_or_default(),
+                lab_dir: l.get(LABEL_LAB_DIR).cloned().unwrap_or_default(),
+                trainee: l.get(LABEL_TRAINEE).cloned().unwrap_or_default(),
+                seed: l.get(LABEL_SEED).and_then(|s| s.parse().ok()).unwrap_or(0),
+                params: l.get(LABEL_PARAMS).and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default(),
+                started: l.get(LABEL_STARTED).and_then(|s| s.parse().ok()).unwrap_or(0),
+                containers: BTreeMap::new(),
+            });
+            if let Some(svc) = l.get(LABEL_SERVICE) {
+                s.containers.insert(svc.clone(), c.id.clone());
+            }
+        }
+        // A session is complete once its grader container exists: it is created last.
+        Ok(by_id.into_values().filter(|s| s.containers.contains_key(GRADER)).collect())
+    }
+
+    /// The session named by `id`, or the only one running.
+    pub async fn find(engine: &Engine, id: Option<&str>) -> Result<Session, SessionError> {
+        let all = Session::list(engine).await?;
+        match id {
+            Some(id) => all
+                .into_iter()
+                .find(|s| s.id == id)
+                .ok_or_else(|| SessionError::NoSession(format!(" named `{id}`"))),
+            None => match all.len() {
+                0 => Err(SessionError::NoSession(String::new())),
+                1 => Ok(all.into_iter().next().expect("one element")),
+                _ => Err(SessionError::Ambiguous(all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "))),
+            },
+        }
+    }
+
+    pub fn container(&self, service: &str) -> Result<&str, SessionError> {
+        self.containers
+            .get(service)
+            .map(String::as_str)
+            .ok_or_else(|| SessionError::NoService(service.into()))
+    }
+
+    /// The tera context of this session: params, lab, session.
+    pub fn context(&self) -> tera::Context {
+        let mut ctx = self.params.to_context();
+        ctx.insert("lab", &serde_json::json!({ "id": self.lab }));
+        ctx.insert("session", &serde_json::json!({ "id": self.id, "trainee": self.trainee }));
+        ctx
+    }
+
+    pub async fn states(&self, engine: &Engine) -> Result<Vec<(String, ContainerState)>, SessionError> {
+        let mut out = Vec::new();
+        for (svc, id) in &self.containers {
+            out.push((svc.clone(), engine.inspect(id).await?));
+        }
+        Ok(out)
+    }
+}
+
+/// What `start` needs.
+pub struct StartRequest<'a> {
+    pub lab: &'a Lab,
+    pub trainee: &'a str,
+    pub seed: u64,
+    pub session_id: Option<String>,
+}
+
+pub struct Runner<'a> {
+    pub engine: &'a Engine,
+    pub project: &'a Project,
+    pub progress: &'a dyn Progress,
+}
+
+fn tar_files(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(now());
+        h.set_cksum();
+        let _ = b.append_data(&mut h, path.trim_start_matches('/'), data.as_slice());
+    }
+    b.into_inner().unwrap_or_default()
+}
+
+/// Renders and collects the files of a service: (path in container, bytes, mode), and the
+/// (path, owner) pairs to chown once the container runs.
+pub fn collect_files(
+    lab: &Lab,
+    defs: &[toml::Spanned<FileDef>],
+    ctx: &tera::Context,
+) -> Result<(Vec<(String, Vec<u8>, u32)>, Vec<(String, String)>), SessionError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut owners = Vec::new();
+    for f in defs {
+        let f = f.get_ref();
+        let forced_mode = f.mode.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok());
+        if let Some(t) = &f.template {
+            let path = lab.dir.join(t);
+            let text = std::fs::read_to_string(&path).map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
+            let body = render::render(&text, ctx).map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
+            let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
+            out.push((f.to.clone(), body.into_bytes(), mode));
+        } else if let Some(s) = &f.source {
+            let src = lab.dir.join(s);
+            if src.is_dir() {
+                let mut files = Vec::new();
+                crate::images::walk_files(&src, &mut files);
+                for file in files {
+                    let rel = file.strip_prefix(&src).unwrap_or(&file);
+                    let data = std::fs::read(&file).map_err(|e| SessionError::Template(format!("{}: {e}", file.display())))?;
+                    let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
+                    out.push((format!("{}/{}", f.to.trim_end_matches('/'), rel.display()), data, mode));
+                }
+            } else {
+                let data = std::fs::read(&src).map_err(|e| SessionError::Template(format!("{}: {e}", src.display())))?;
+                let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&src).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
+                out.push((f.to.clone(), data, mode));
+            }
+        }
+        if let Some(o) = &f.owner {
+            owners.push((f.to.clone(), o.clone()));
+        }
+    }
+    Ok((out, owners))
+}
+
+impl Runner<'_> {
+    fn labels(&self, lab: &Lab, id: &str, trainee: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_MANAGED.to_string(), "1".to_string()),
+            (LABEL_LAB.to_string(), lab.id().to_string()),
+            (LABEL_SESSION.to_string(), id.to_string()),
+            (LABEL_TRAINEE.to_string(), trainee.to_string()),
+            (LABEL_OWNER_PID.to_string(), format!("{}@{}", std::process::id(), hostname())),
+        ])
+    }
+
+    /// The images a lab needs, built when missing; service -> tag.
+    pub async fn images_for(&self, lab: &Lab) -> Result<BTreeMap<String, String>, SessionError> {
+        let mut names: Vec<String> = lab.def.service.iter().map(|s| s.get_ref().image.get_ref().clone()).collect();
+        names.push(GRADER.to_string());
+        names.sort();
+        names.dedup();
+        let builder = Builder { engine: self.engine, project: self.project, progress: self.progress };
+        let built = builder.ensure(&names).await?;
+        Ok(built.into_iter().map(|(n, t, _)| (n, t)).collect())
+    }
+
+    /// Starts a session. On any failure, and on Ctrl-C, removes what it created.
+    pub async fn start(&self, req: StartRequest<'_>) -> Result<Session, SessionError> {
+        let lab = req.lab;
+        let id = req.session_id.clone().unwrap_or_else(|| session_id(lab.id(), req.trainee));
+        if Session::list(self.engine).await?.iter().any(|s| s.id == id) {
+            return Err(SessionError::AlreadyRunning(id));
+        }
+        // Leftovers of an earlier start of the same id that died half-way.
+        remove_session_objects(self.engine, &id).await?;
+        let params = lab.draw_params(req.trainee, req.seed).map_err(|e| SessionError::Template(e.to_string()))?;
+        let images = self.images_for(lab).await?;
+        let work = self.create(lab, &id, req.trainee, req.seed, &params, &images);
+        let result = tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(SessionError::Interrupted),
+        };
+        match result {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.progress.step("removing what was created");
+                // A second Ctrl-C must not stop the clean-up half-way.
+                let cleanup = tokio::spawn({
+                    let engine = self.engine.clone();
+                    let id = id.clone();
+                    async move { remove_session_objects(&engine, &id).await }
+                });
+                let _ = cleanup.await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        lab: &Lab,
+        id: &str,
+        trainee: &str,
+        seed: u64,
+        params: &Params,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Session, SessionError> {
+        let started = now();
+        let mut session = Session {
+            id: id.to_string(),
+            lab: lab.id().to_string(),
+            lab_dir: lab.dir.canonicalize().unwrap_or(lab.dir.clone()).display().to_string(),
+            trainee: trainee.to_string(),
+            seed,
+            params: params.clone(),
+            started,
+            containers: BTreeMap::new(),
+        };
+        let ctx = session.context();
+        let mut labels = self.labels(lab, id, trainee);
+        let nets = lab.networks();
+        self.progress.begin(&format!("starting {id}"), Some((lab.def.service.len() + 2) as u64));
+        for n in &nets {
+            let internal = lab.def.network.iter().any(|d| d.get_ref().name.get_ref() == n && d.get_ref().internal);
+            self.engine.create_network(&network_name(id, n), internal, labels.clone()).await?;
+        }
+        labels.insert(LABEL_PARAMS.into(), serde_json::to_string(params).unwrap_or_default());
+        labels.insert(LABEL_SEED.into(), seed.to_string());
+        labels.insert(LABEL_LAB_DIR.into(), session.lab_dir.clone());
+        labels.insert(LABEL_STARTED.into(), started.to_string());
+        let render = |s: &str| render::render(s, &ctx).map_err(SessionError::Template);
+        let mut owners: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for s in &lab.def.service {
+            let svc = s.get_ref();
+            let name = svc.name.get_ref().clone();
+            self.progress.step(&format!("creating {name}"));
+            for v in &svc.volumes {
+                let mut vl = labels.clone();
+                vl.insert(LABEL_SERVICE.into(), name.clone());
+                self.engine.create_volume(&format!("opslab-{id}-{}", v.name), vl).await?;
+            }
+            let mut cl = labels.clone();
+            cl.insert(LABEL_SERVICE.into(), name.clone());
+            cl.insert(LABEL_ROLE.into(), if svc.trainee { "trainee".into() } else { "service".into() });
+            let mut env = Vec::new();
+            for (k, v) in &svc.env {
+                env.push(format!("{k}={}", render(v)?));
+            }
+            let command = match &svc.command {
+                Some(c) => Some(c.iter().map(|a| render(a)).collect::<Result<Vec<_>, _>>()?),
+                None => None,
+            };
+            let spec = ContainerSpec {
+                name: container_name(id, &name),
+                image: images.get(svc.image.get_ref()).cloned().unwrap_or_default(),
+                hostname: name.clone(),
+                command,
+                env,
+                labels: cl,
+                networks: lab
+                    .service_networks(svc)
+                    .iter()
+                    .map(|n| (network_name(id, n), vec![name.clone()]))
+                    .collect(),
+                ports: svc.ports.clone(),
+                memory: svc
+                    .memory
+                    .as_ref()
+                    .and_then(|m| crate::lab::model_memory(m.get_ref()))
+                    .unwrap_or(512 << 20),
+                pids: svc.pids.unwrap_or(512),
+                health: svc.health.clone(),
+                volumes: svc.volumes.iter().map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone())).collect(),
+            };
+            let cid = self.engine.create_container(&spec).await?;
+            let (files, own) = collect_files(lab, &svc.files, &ctx)?;
+            if !files.is_empty() {
+                self.engine.upload(&cid, "/", tar_files(&files)).await?;
+            }
+            owners.push((cid.clone(), own));
+            session.containers.insert(name, cid);
+        }
+        for (_, cid) in &session.containers {
+            self.engine.start(cid).await?;
+        }
+        for (cid, own) in &owners {
+            for (path, owner) in own {
+                let out = self
+                    .engine
+                    .exec(cid, vec!["chown".into(), "-R".into(), owner.clone(), path.clone()], None, Duration::from_secs(20), None)
+                    .await?;
+                if out.exit_code != 0 {
+                    return Err(SessionError::Template(format!("chown {owner} {path}: {}", out.stderr.trim())));
+                }
+            }
+        }
+        self.progress.step("waiting for services to be healthy");
+        let waits = lab.def.service.iter().map(|s| {
+            let svc = s.get_ref();
+            let timeout = svc
+                .health_timeout
+                .as_ref()
+                .and_then(|t| humantime::parse_duration(t.get_ref()).ok())
+                .unwrap_or(Duration::from_secs(60));
+            let cid = session.containers.get(svc.name.get_ref()).cloned().unwrap_or_default();
+            let name = svc.name.get_ref().clone();
+            async move { wait_healthy(self.engine, &cid, &name, timeout).await }
+        });
+        for r in futures_util::future::join_all(waits).await {
+            r?;
+        }
+        for s in &lab.def.service {
+            let svc = s.get_ref();
+            for step in &svc.setup {
+                let step = step.get_ref();
+                let target = step.service.clone().unwrap_or_else(|| svc.name.get_ref().clone());
+                let cid = session.container(&target)?.to_string();
+                let cmd = render(&step.run)?;
+                self.progress.step(&format!("setting up {target}"));
+                let out = self
+                    .engine
+                    .exec(&cid, vec!["sh".into(), "-c".into(), cmd.clone()], step.user.as_deref(), Duration::from_secs(180), None)
+                    .await?;
+                if out.exit_code != 0 {
+                    return Err(SessionError::Setup {
+                        service: target,
+                        code: out.exit_code,
+                        cmd,
+                        output: format!("{}{}", out.stdout, out.stderr).lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
+                    });
+                }
+            }
+        }
+        // The grader container comes last: its existence marks the session complete.
+        self.progress.step("starting the grader");
+        let mut gl = labels.clone();
+        gl.insert(LABEL_SERVICE.into(), GRADER.into());
+        gl.insert(LABEL_ROLE.into(), GRADER.into());
+        let spec = ContainerSpec {
+            name: container_name(id, GRADER),
+            image: images.get(GRADER).cloned().unwrap_or_default(),
+            hostname: format!("{GRADER}-{}", &id.chars().rev().take(6).collect::<String>()),
+            command: Some(vec!["sleep".into(), "infinity".into()]),
+            env: vec![],
+            labels: gl,
+            networks: nets.iter().map(|n| (network_name(id, n), vec![])).collect(),
+            ports: vec![],
+            memory: 256 << 20,
+            pids: 256,
+            health: None,
+            volumes: vec![],
+        };
+        let gid = self.engine.create_container(&spec).await?;
+        if let Some(g) = &lab.def.grader {
+            let (files, _) = collect_files(lab, &g.files, &ctx)?;
+            if !files.is_empty() {
+                self.engine.upload(&gid, "/", tar_files(&files)).await?;
+            }
+        }
+        self.engine.start(&gid).await?;
+        session.containers.insert(GRADER.into(), gid);
+        self.progress.finish(&format!("{id} is ready"));
+        Ok(session)
+    }
+
+    /// Stops and removes a session: containers, networks, volumes.
+    pub async fn stop(&self, session: &Session) -> Result<(), SessionError> {
+        remove_session_objects(self.engine, &session.id).await
+    }
+}
+
+pub async fn wait_healthy(engine: &Engine, cid: &str, name: &str, timeout: Duration) -> Result<(), SessionError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let st = engine.inspect(cid).await?;
+        let ok = st.running && (st.health == "healthy" || st.health == "none");
+        if ok {
+            return Ok(());
+        }
+        let dead = !st.running && st.status != "created" && st.status != "restarting";
+        if dead || Instant::now() > deadline {
+            let logs = engine.logs_since(cid, 0).await.unwrap_or_default();
+            let tail: Vec<&str> = logs.lines().rev().take(15).collect();
+            return Err(SessionError::Unhealthy {
+                service: name.into(),
+                secs: timeout.as_secs(),
+                state: format!("{} / health {}", st.status, st.health),
+                logs: tail.into_iter().rev().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Removes every container, network and volume labelled with this session.
+pub async fn remove_session_objects(engine: &Engine, id: &str) -> Result<(), SessionError> {
+    let label = format!("{LABEL_SESSION}={id}");
+    let containers = engine.containers_with_label(&label).await?;
+    let removals = containers.iter().map(|c| engine.remove_container(&c.id));
+    for r in futures_util::future::join_all(removals).await {
+        r?;
+    }
+    for n in engine.networks_with_label(&label).await? {
+        engine.remove_network(&n.id).await?;
+    }
+    for v in engine.volumes_with_label(&label).await? {
+        engine.remove_volume(&v.name).await?;
+    }
+    Ok(())
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn owner_alive(owner: Option<&String>) -> bool {
+    let Some(owner) = owner else { return false };
+    let Some((pid, host)) = owner.split_once('@') else { return false };
+    host == hostname() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// What `gc` removed.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+/// Removes every object opslab labelled that no live session owns (all of them with `all`).
+/// A session is live when it is complete (its grader container exists) or when the process
+/// starting it is still running.
+pub async fn gc(engine: &Engine, all: bool) -> Result<GcReport, SessionError> {
+    let live: Vec<String> = if all { vec![] } else { Session::list(engine).await?.into_iter().map(|s| s.id).collect() };
+    let keep = |labels: &HashMap<String, String>| {
+        !all && labels.get(LABEL_SESSION).is_some_and(|s| live.contains(s)) || !all && owner_alive(labels.get(LABEL_OWNER_PID))
+    };
+    let mut report = GcReport::default();
+    for c in engine.containers_with_label(LABEL_MANAGED).await? {
+        if !keep(&c.labels) {
+            engine.remove_container(&c.id).await?;
+            report.containers += 1;
+        }
+    }
+    for n in engine.networks_with_label(LABEL_MANAGED).await? {
+        if !keep(&n.labels) {
+            engine.remove_network(&n.id).await?;
+            report.networks += 1;
+        }
+    }
+    for v in engine.volumes_with_label(LABEL_MANAGED).await? {
+        if !keep(&v.labels) {
+            engine.remove_volume(&v.name).await?;
+            report.volumes += 1;
+        }
+    }
+    Ok(report)
+}
