@@ -58,7 +58,9 @@ impl AppError {
             AppError::Environment(m) if m.contains("no Docker engine") => {
                 Some("start the Docker engine (systemctl start docker) or set DOCKER_HOST")
             }
-            AppError::Input(m) if m.contains("no running session") => Some("start one with `opslab start LAB`; `opslab list` shows the labs"),
+            AppError::Input(m) if m.contains("no running session") => {
+                Some("start one with `opslab start LAB`; `opslab list` shows the labs")
+            }
             _ => None,
         }
     }
@@ -73,7 +75,9 @@ impl From<EngineError> for AppError {
 impl From<ImageError> for AppError {
     fn from(e: ImageError) -> Self {
         match e {
-            ImageError::Unknown(_) | ImageError::BadManifest(..) | ImageError::Cycle(_) => AppError::Input(e.to_string()),
+            ImageError::Unknown(_) | ImageError::BadManifest(..) | ImageError::Cycle(_) => {
+                AppError::Input(e.to_string())
+            }
             _ => AppError::Environment(e.to_string()),
         }
     }
@@ -107,7 +111,9 @@ impl Bars {
     pub fn new(quiet: bool) -> Bars {
         Bars {
             bar: std::sync::Mutex::new(None),
-            draw: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none(),
+            draw: !quiet
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
             quiet,
         }
     }
@@ -127,8 +133,10 @@ impl Progress for Bars {
             None => ProgressBar::new_spinner(),
         };
         bar.set_style(
-            ProgressStyle::with_template("{spinner:.cyan} {prefix} [{bar:24.cyan/blue}] {pos}/{len} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner:.cyan} {prefix} [{bar:24.cyan/blue}] {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(task.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -199,13 +207,19 @@ fn load(project: &Project, lab: &str) -> Result<Lab> {
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
             .collect();
-        return Err(AppError::Input(format!("no lab `{lab}` (labs: {})", known.join(", "))));
+        return Err(AppError::Input(format!(
+            "no lab `{lab}` (labs: {})",
+            known.join(", ")
+        )));
     }
     Ok(Lab::load(&path, project)?)
 }
 
 fn trainee_default() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "trainee".into())
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "trainee".into())
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -216,8 +230,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::List => {
             for dir in crate::lab::discover(&project.labs_dir()) {
                 match Lab::load(&dir, &project) {
-                    Ok(l) => println!("{:<22} {}  [{}]", l.id(), l.title(&lang), l.def.lab.competences.iter().map(|c| c.get_ref().as_str()).collect::<Vec<_>>().join(", ")),
-                    Err(_) => println!("{:<22} (invalid: run `opslab validate {}`)", dir.file_name().unwrap_or_default().to_string_lossy(), dir.display()),
+                    Ok(l) => println!(
+                        "{:<22} {}  [{}]",
+                        l.id(),
+                        l.title(&lang),
+                        l.def
+                            .lab
+                            .competences
+                            .iter()
+                            .map(|c| c.get_ref().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Err(_) => println!(
+                        "{:<22} (invalid: run `opslab validate {}`)",
+                        dir.file_name().unwrap_or_default().to_string_lossy(),
+                        dir.display()
+                    ),
                 }
             }
             Ok(exit::OK)
@@ -225,22 +254,46 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Validate { paths } => validate(&project, paths, cli.json),
         Command::Images { command } => {
             let engine = engine().await?;
-            let builder = Builder { engine: &engine, project: &project, progress: &bars };
+            let builder = Builder {
+                engine: &engine,
+                project: &project,
+                progress: &bars,
+            };
             match command {
                 ImagesCommand::Build { names } => {
-                    let names = if names.is_empty() { project.image_names() } else { names.clone() };
+                    let names = if names.is_empty() {
+                        project.image_names()
+                    } else {
+                        names.clone()
+                    };
                     let built = builder.ensure(&names).await?;
                     for (name, tag, was_built) in &built {
-                        println!("{:<16} {tag}  {}", name, if *was_built { "built" } else { "up to date" });
+                        println!(
+                            "{:<16} {tag}  {}",
+                            name,
+                            if *was_built { "built" } else { "up to date" }
+                        );
                     }
                     Ok(exit::OK)
                 }
                 ImagesCommand::List => {
-                    let root = engine.image_id(&format!("{}:{}", crate::images::ROOT_REPO, crate::images::ROOT_TAG)).await?;
-                    let plan = builder.plan(&project.image_names(), root.as_deref().unwrap_or("none"))?;
+                    let root = engine
+                        .image_id(&format!(
+                            "{}:{}",
+                            crate::images::ROOT_REPO,
+                            crate::images::ROOT_TAG
+                        ))
+                        .await?;
+                    let plan =
+                        builder.plan(&project.image_names(), root.as_deref().unwrap_or("none"))?;
                     for p in plan {
                         let present = engine.image_id(&p.tag).await?.is_some();
-                        println!("{:<16} {}  {}", p.name, p.tag, if present { "built" } else { "not built" });
+                        println!(
+                            "{:<16} {}  {}",
+                            p.name,
+                            p.tag,
+                            if present { "built" } else { "not built" }
+                        );
                     }
                     Ok(exit::OK)
                 }
@@ -249,11 +302,25 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Start { lab, trainee, seed } => {
             let lab = load(&project, lab)?;
             let engine = engine().await?;
-            let runner = Runner { engine: &engine, project: &project, progress: &bars };
+            let runner = Runner {
+                engine: &engine,
+                project: &project,
+                progress: &bars,
+            };
             let trainee = trainee.clone().unwrap_or_else(trainee_default);
-            let s = runner.start(StartRequest { lab: &lab, trainee: &trainee, seed: *seed, session_id: None }).await?;
+            let s = runner
+                .start(StartRequest {
+                    lab: &lab,
+                    trainee: &trainee,
+                    seed: *seed,
+                    session_id: None,
+                })
+                .await?;
             if cli.json {
-                println!("{}", serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "seed": s.seed }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "seed": s.seed })
+                );
             } else {
                 println!("{}\n", lab.brief(&lang).trim_end());
                 println!("session {} is ready. Get in with:  opslab shell", s.id);
@@ -271,29 +338,64 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     .iter()
                     .map(|(n, st)| serde_json::json!({ "service": n, "status": st.status, "health": st.health, "ports": st.ports }))
                     .collect();
-                println!("{}", serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "elapsed": elapsed, "services": services }));
+                let params: serde_json::Map<String, serde_json::Value> =
+                    s.params.0.iter().cloned().collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "seed": s.seed, "params": params, "elapsed": elapsed, "services": services })
+                );
             } else {
-                println!("session {} (lab {}, trainee {}), up {}m{:02}s", s.id, s.lab, s.trainee, elapsed / 60, elapsed % 60);
+                println!(
+                    "session {} (lab {}, trainee {}), up {}m{:02}s",
+                    s.id,
+                    s.lab,
+                    s.trainee,
+                    elapsed / 60,
+                    elapsed % 60
+                );
                 for (n, st) in states {
-                    let ports: Vec<String> = st.ports.iter().map(|(c, h)| format!("127.0.0.1:{h}->{c}")).collect();
-                    println!("  {:<14} {:<9} {:<10} {}", n, st.status, st.health, ports.join(" "));
+                    let ports: Vec<String> = st
+                        .ports
+                        .iter()
+                        .map(|(c, h)| format!("127.0.0.1:{h}->{c}"))
+                        .collect();
+                    println!(
+                        "  {:<14} {:<9} {:<10} {}",
+                        n,
+                        st.status,
+                        st.health,
+                        ports.join(" ")
+                    );
                 }
             }
             Ok(exit::OK)
         }
-        Command::Shell { service, session, command } => {
+        Command::Shell {
+            service,
+            session,
+            command,
+        } => {
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
             let svc = match service {
                 Some(x) => x.clone(),
-                None => lab.trainee_service().map(|t| t.name.get_ref().clone()).unwrap_or_default(),
+                None => lab
+                    .trainee_service()
+                    .map(|t| t.name.get_ref().clone())
+                    .unwrap_or_default(),
             };
             let user = lab.service(&svc).and_then(|d| d.user.clone());
             let cid = s.container(&svc)?.to_string();
             if !command.is_empty() {
                 let out = engine
-                    .exec(&cid, command.clone(), user.as_deref(), Duration::from_secs(3600), None)
+                    .exec(
+                        &cid,
+                        command.clone(),
+                        user.as_deref(),
+                        Duration::from_secs(3600),
+                        None,
+                    )
                     .await?;
                 print!("{}", out.stdout);
                 eprint!("{}", out.stderr);
@@ -302,15 +404,40 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             let _raw = crate::terminal::is_tty().then(crate::terminal::RawMode::enter);
             let env = vec!["TERM=xterm-256color".to_string()];
-            let code = engine.exec_interactive(&cid, vec!["bash".into(), "-l".into()], user.as_deref(), env, None).await?;
+            let code = engine
+                .exec_interactive(
+                    &cid,
+                    vec!["bash".into(), "-l".into()],
+                    user.as_deref(),
+                    env,
+                    None,
+                )
+                .await?;
             Ok(code as i32)
         }
-        Command::Check { session, junit, html, only } => {
+        Command::Check {
+            session,
+            junit,
+            html,
+            only,
+        } => {
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
-            let options = Options { lang: lang.clone(), only: (!only.is_empty()).then(|| only.clone()), ..Options::default() };
-            let mut g = Grader { engine: &engine, lab: &lab, session: &s, progress: &bars, options }.run().await;
+            let options = Options {
+                lang: lang.clone(),
+                only: (!only.is_empty()).then(|| only.clone()),
+                ..Options::default()
+            };
+            let mut g = Grader {
+                engine: &engine,
+                lab: &lab,
+                session: &s,
+                progress: &bars,
+                options,
+            }
+            .run()
+            .await;
             apply_hint_penalty(&lab, &s, &mut g);
             if let Ok(h) = crate::history::History::open() {
                 let _ = h.record(&g);
@@ -319,7 +446,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             if cli.json {
                 println!("{}", crate::report::json(&g));
             } else {
-                print!("{}", crate::report::terminal(&g, crate::report::use_colour()));
+                print!(
+                    "{}",
+                    crate::report::terminal(&g, crate::report::use_colour())
+                );
             }
             Ok(if g.passed { exit::OK } else { exit::FAILED })
         }
@@ -327,21 +457,37 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
-            let history = crate::history::History::open().map_err(|e| AppError::Environment(format!("history database: {e}")))?;
-            let target = match check {
-                Some(c) => lab.checks.iter().find(|x| &x.id == c).ok_or_else(|| AppError::Input(format!("no check `{c}` in {}", lab.id())))?,
-                None => {
-                    // The first check, in lab order, whose hints are not all taken.
-                    lab.checks
-                        .iter()
-                        .find(|c| history.hints_taken(&s.id, s.started, &c.id).unwrap_or(0) < c.hints.len() as u32)
-                        .ok_or_else(|| AppError::Input("every hint has been shown".into()))?
-                }
+            let history = crate::history::History::open()
+                .map_err(|e| AppError::Environment(format!("history database: {e}")))?;
+            let target =
+                match check {
+                    Some(c) => lab.checks.iter().find(|x| &x.id == c).ok_or_else(|| {
+                        AppError::Input(format!("no check `{c}` in {}", lab.id()))
+                    })?,
+                    None => {
+                        // The first check, in lab order, whose hints are not all taken.
+                        lab.checks
+                            .iter()
+                            .find(|c| {
+                                history.hints_taken(&s.id, s.started, &c.id).unwrap_or(0)
+                                    < c.hints.len() as u32
+                            })
+                            .ok_or_else(|| AppError::Input("every hint has been shown".into()))?
+                    }
+                };
+            let taken = history
+                .hints_taken(&s.id, s.started, &target.id)
+                .unwrap_or(0) as usize;
+            let hints = if lang == "fr" && !target.hints_fr.is_empty() {
+                &target.hints_fr
+            } else {
+                &target.hints
             };
-            let taken = history.hints_taken(&s.id, s.started, &target.id).unwrap_or(0) as usize;
-            let hints = if lang == "fr" && !target.hints_fr.is_empty() { &target.hints_fr } else { &target.hints };
             if hints.is_empty() {
-                return Err(AppError::Input(format!("check `{}` has no hint", target.id)));
+                return Err(AppError::Input(format!(
+                    "check `{}` has no hint",
+                    target.id
+                )));
             }
             let level = taken.min(hints.len() - 1);
             if taken < hints.len() {
@@ -350,27 +496,56 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     .map_err(|e| AppError::Environment(format!("history database: {e}")))?;
             }
             if lab.def.lab.hint_cost > 0 {
-                eprintln!("(in an assessment, each hint costs {} points)", lab.def.lab.hint_cost);
+                eprintln!(
+                    "(in an assessment, each hint costs {} points)",
+                    lab.def.lab.hint_cost
+                );
             }
-            println!("hint {}/{} for `{}` ({}):\n{}", level + 1, hints.len(), target.id, target.title, hints[level]);
+            let text = crate::lab::render::render(&hints[level], &s.context())
+                .unwrap_or_else(|_| hints[level].clone());
+            println!(
+                "hint {}/{} for `{}` ({}):\n{}",
+                level + 1,
+                hints.len(),
+                target.id,
+                target.title,
+                text
+            );
             Ok(exit::OK)
         }
         Command::Reset { session } => {
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
-            let runner = Runner { engine: &engine, project: &project, progress: &bars };
+            let runner = Runner {
+                engine: &engine,
+                project: &project,
+                progress: &bars,
+            };
             runner.stop(&s).await?;
             let s2 = runner
-                .start(StartRequest { lab: &lab, trainee: &s.trainee, seed: s.seed, session_id: Some(s.id.clone()) })
+                .start(StartRequest {
+                    lab: &lab,
+                    trainee: &s.trainee,
+                    seed: s.seed,
+                    session_id: Some(s.id.clone()),
+                })
                 .await?;
             println!("session {} is back to its initial state", s2.id);
             Ok(exit::OK)
         }
         Command::Stop { session, all } => {
             let engine = engine().await?;
-            let runner = Runner { engine: &engine, project: &project, progress: &Silent };
-            let sessions = if *all { Session::list(&engine).await? } else { vec![Session::find(&engine, session.as_deref()).await?] };
+            let runner = Runner {
+                engine: &engine,
+                project: &project,
+                progress: &Silent,
+            };
+            let sessions = if *all {
+                Session::list(&engine).await?
+            } else {
+                vec![Session::find(&engine, session.as_deref()).await?]
+            };
             for s in sessions {
                 runner.stop(&s).await?;
                 println!("stopped {}", s.id);
@@ -380,19 +555,52 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Gc { all } => {
             let engine = engine().await?;
             let r = session::gc(&engine, *all).await?;
-            println!("removed {} container(s), {} network(s), {} volume(s)", r.containers, r.networks, r.volumes);
+            println!(
+                "removed {} container(s), {} network(s), {} volume(s)",
+                r.containers, r.networks, r.volumes
+            );
             Ok(exit::OK)
         }
-        Command::Selftest { lab, runs, attempt, junit } => {
+        Command::Selftest {
+            lab,
+            runs,
+            attempt,
+            junit,
+        } => {
             let lab = load(&project, lab)?;
             let engine = engine().await?;
-            selftest(&engine, &project, &lab, *runs, attempt.as_deref(), junit.as_deref(), &bars, cli.json).await
+            selftest(
+                &engine,
+                &project,
+                &lab,
+                *runs,
+                attempt.as_deref(),
+                junit.as_deref(),
+                &bars,
+                cli.json,
+            )
+            .await
+        }
+        Command::Solve { session, with } => {
+            let engine = engine().await?;
+            let s = Session::find(&engine, session.as_deref()).await?;
+            let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
+            let dir = with.clone().unwrap_or_else(|| lab.dir.join("solution"));
+            apply_solution(&engine, &lab, &s, &dir).await?;
+            println!("applied {} to {}", dir.display(), s.id);
+            Ok(exit::OK)
         }
         Command::History { limit } => {
-            let h = crate::history::History::open().map_err(|e| AppError::Environment(format!("history database: {e}")))?;
-            let rows = h.recent(*limit).map_err(|e| AppError::Environment(e.to_string()))?;
+            let h = crate::history::History::open()
+                .map_err(|e| AppError::Environment(format!("history database: {e}")))?;
+            let rows = h
+                .recent(*limit)
+                .map_err(|e| AppError::Environment(e.to_string()))?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                );
             } else {
                 for r in rows {
                     println!(
@@ -413,33 +621,49 @@ pub async fn run(cli: Cli) -> Result<i32> {
 }
 
 fn apply_hint_penalty(lab: &Lab, s: &Session, g: &mut Grade) {
-    let used = crate::history::History::open().and_then(|h| h.total_hints(&s.id, s.started)).unwrap_or(0);
+    let used = crate::history::History::open()
+        .and_then(|h| h.total_hints(&s.id, s.started))
+        .unwrap_or(0);
     g.hints_used = used;
     g.hint_penalty = (used * lab.def.lab.hint_cost).min(g.score);
 }
 
 fn write_reports(g: &Grade, junit: Option<&Path>, html: Option<&Path>) -> Result<()> {
     if let Some(p) = junit {
-        crate::report::write_atomic(p, crate::report::junit::render(std::slice::from_ref(g)).as_bytes())
-            .map_err(|e| AppError::Environment(format!("writing {}: {e}", p.display())))?;
+        crate::report::write_atomic(
+            p,
+            crate::report::junit::render(std::slice::from_ref(g)).as_bytes(),
+        )
+        .map_err(|e| AppError::Environment(format!("writing {}: {e}", p.display())))?;
     }
     if let Some(p) = html {
         let page = crate::report::html::render(g).map_err(AppError::Failed)?;
-        crate::report::write_atomic(p, page.as_bytes()).map_err(|e| AppError::Environment(format!("writing {}: {e}", p.display())))?;
+        crate::report::write_atomic(p, page.as_bytes())
+            .map_err(|e| AppError::Environment(format!("writing {}: {e}", p.display())))?;
     }
     Ok(())
 }
 
 fn validate(project: &Project, paths: &[PathBuf], json: bool) -> Result<i32> {
-    let roots = if paths.is_empty() { vec![project.labs_dir()] } else { paths.to_vec() };
+    let roots = if paths.is_empty() {
+        vec![project.labs_dir()]
+    } else {
+        paths.to_vec()
+    };
     let mut labs = Vec::new();
     for r in &roots {
         if !r.exists() {
-            return Err(AppError::Input(format!("{}: no such file or folder", r.display())));
+            return Err(AppError::Input(format!(
+                "{}: no such file or folder",
+                r.display()
+            )));
         }
         let found = crate::lab::discover(r);
         if found.is_empty() {
-            return Err(AppError::Input(format!("{}: no lab.toml here or in its sub-folders", r.display())));
+            return Err(AppError::Input(format!(
+                "{}: no lab.toml here or in its sub-folders",
+                r.display()
+            )));
         }
         labs.extend(found);
     }
@@ -448,7 +672,12 @@ fn validate(project: &Project, paths: &[PathBuf], json: bool) -> Result<i32> {
         match Lab::load(l, project) {
             Ok(lab) => {
                 if !json {
-                    println!("ok  {} ({} checks, {} points)", lab.id(), lab.checks.len(), lab.total_points());
+                    println!(
+                        "ok  {} ({} checks, {} points)",
+                        lab.id(),
+                        lab.checks.len(),
+                        lab.total_points()
+                    );
                 }
             }
             Err(e) => all.extend(e.0),
@@ -459,7 +688,10 @@ fn validate(project: &Project, paths: &[PathBuf], json: bool) -> Result<i32> {
             .iter()
             .map(|d| serde_json::json!({ "file": d.file, "line": d.line, "column": d.column, "field": d.field, "message": d.message, "hint": d.hint }))
             .collect();
-        println!("{}", serde_json::json!({ "labs": labs.len(), "errors": items }));
+        println!(
+            "{}",
+            serde_json::json!({ "labs": labs.len(), "errors": items })
+        );
     }
     if all.is_empty() {
         Ok(exit::OK)
@@ -470,25 +702,51 @@ fn validate(project: &Project, paths: &[PathBuf], json: bool) -> Result<i32> {
 
 /// Copies a solution folder into the trainee's service and runs its solve.sh as the trainee.
 async fn apply_solution(engine: &Engine, lab: &Lab, s: &Session, dir: &Path) -> Result<()> {
-    let svc = lab.trainee_service().ok_or_else(|| AppError::Input("the lab has no trainee service".into()))?;
+    let svc = lab
+        .trainee_service()
+        .ok_or_else(|| AppError::Input("the lab has no trainee service".into()))?;
     let cid = s.container(svc.name.get_ref())?.to_string();
     if !dir.join("solve.sh").is_file() {
         return Err(AppError::Input(format!("{}: no solve.sh", dir.display())));
     }
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(true);
-    b.append_dir_all("tmp/opslab-solution", dir).map_err(|e| AppError::Input(format!("{}: {e}", dir.display())))?;
+    b.append_dir_all("tmp/opslab-solution", dir)
+        .map_err(|e| AppError::Input(format!("{}: {e}", dir.display())))?;
     let tar = b.into_inner().map_err(|e| AppError::Input(e.to_string()))?;
-    engine.exec(&cid, vec!["rm".into(), "-rf".into(), "/tmp/opslab-solution".into()], None, Duration::from_secs(20), None).await?;
+    engine
+        .exec(
+            &cid,
+            vec!["rm".into(), "-rf".into(), "/tmp/opslab-solution".into()],
+            None,
+            Duration::from_secs(20),
+            None,
+        )
+        .await?;
     engine.upload(&cid, "/", tar).await?;
     let user = svc.user.clone().unwrap_or_else(|| "root".into());
     engine
-        .exec(&cid, vec!["chown".into(), "-R".into(), user.clone(), "/tmp/opslab-solution".into()], None, Duration::from_secs(20), None)
+        .exec(
+            &cid,
+            vec![
+                "chown".into(),
+                "-R".into(),
+                user.clone(),
+                "/tmp/opslab-solution".into(),
+            ],
+            None,
+            Duration::from_secs(20),
+            None,
+        )
         .await?;
     let out = engine
         .exec(
             &cid,
-            vec!["sh".into(), "-c".into(), "cd /tmp/opslab-solution && bash ./solve.sh </dev/null".into()],
+            vec![
+                "sh".into(),
+                "-c".into(),
+                "cd /tmp/opslab-solution && bash ./solve.sh </dev/null".into(),
+            ],
             Some(&user),
             Duration::from_secs(600),
             None,
@@ -525,14 +783,27 @@ async fn selftest(
     bars: &Bars,
     json: bool,
 ) -> Result<i32> {
-    let runner = Runner { engine, project, progress: bars };
+    let runner = Runner {
+        engine,
+        project,
+        progress: bars,
+    };
     let mut problems: Vec<String> = Vec::new();
     let mut grades = Vec::new();
-    let solution = attempt.map(Path::to_path_buf).unwrap_or_else(|| lab.dir.join("solution"));
+    let solution = attempt
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| lab.dir.join("solution"));
     let _ = LABEL_MANAGED;
     for run in 1..=runs.max(1) {
         let trainee = format!("selftest-{run}");
-        let s = runner.start(StartRequest { lab, trainee: &trainee, seed: u64::from(run), session_id: None }).await?;
+        let s = runner
+            .start(StartRequest {
+                lab,
+                trainee: &trainee,
+                seed: u64::from(run),
+                session_id: None,
+            })
+            .await?;
         let result = async {
             let grader = |phase: &str| {
                 bars.note(&format!("run {run}: grading the {phase} lab"));
@@ -582,7 +853,9 @@ async fn selftest(
         runner.stop(&s).await?;
         let left = leftovers(engine, &s.id).await?;
         if left > 0 {
-            problems.push(format!("run {run}: {left} object(s) left in the engine after stop"));
+            problems.push(format!(
+                "run {run}: {left} object(s) left in the engine after stop"
+            ));
         }
         if let Err(e) = result {
             problems.push(format!("run {run}: {e}"));
@@ -593,7 +866,10 @@ async fn selftest(
             .map_err(|e| AppError::Environment(format!("writing {}: {e}", p.display())))?;
     }
     if json {
-        println!("{}", serde_json::json!({ "lab": lab.id(), "runs": runs, "problems": problems, "grades": grades }));
+        println!(
+            "{}",
+            serde_json::json!({ "lab": lab.id(), "runs": runs, "problems": problems, "grades": grades })
+        );
     }
     if problems.is_empty() {
         if !json {
@@ -601,6 +877,10 @@ async fn selftest(
         }
         Ok(exit::OK)
     } else {
-        Err(AppError::Failed(format!("selftest {} failed:\n  {}", lab.id(), problems.join("\n  "))))
+        Err(AppError::Failed(format!(
+            "selftest {} failed:\n  {}",
+            lab.id(),
+            problems.join("\n  ")
+        )))
     }
 }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "opslab", version, about = "Hands-on DevOps labs in containers, graded by making the system act")]
+#[command(
+    name = "opslab",
+    version,
+    about = "Hands-on DevOps labs in containers, graded by making the system act"
+)]
 pub struct Cli {
     /// Language of briefs, hints and reports (en, fr); default from the locale.
     #[arg(long, global = true, env = "OPSLAB_LANG")]
@@ -98,6 +102,14 @@ pub enum Command {
         attempt: Option<PathBuf>,
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Apply the lab's reference solution (or the given folder) to the running session, as the trainee would.
+    Solve {
+        #[arg(long)]
+        session: Option<String>,
+        /// A folder holding solve.sh (default: the lab's solution/).
+        #[arg(long)]
+        with: Option<PathBuf>,
     },
     /// Past gradings, newest first.
     History {

@@ -101,10 +101,22 @@ impl History {
         )
     }
 
-    pub fn take_hint(&self, session: &str, started: u64, check: &str, level: u32) -> rusqlite::Result<()> {
+    pub fn take_hint(
+        &self,
+        session: &str,
+        started: u64,
+        check: &str,
+        level: u32,
+    ) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT INTO hints (at, session, started, check_id, level) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![crate::session::now() as i64, session, started as i64, check, level],
+            params![
+                crate::session::now() as i64,
+                session,
+                started as i64,
+                check,
+                level
+            ],
         )?;
         Ok(())
     }

@@ -44,7 +44,9 @@ struct Manifest {
 
 /// Every file below `dir`, recursively, sorted.
 pub fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -59,7 +61,8 @@ pub fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn manifest(project: &Project, name: &str) -> Result<Manifest, ImageError> {
     let path = project.images_dir().join(name).join("image.toml");
     match std::fs::read_to_string(&path) {
-        Ok(t) => toml::from_str(&t).map_err(|e| ImageError::BadManifest(name.into(), e.message().to_string())),
+        Ok(t) => toml::from_str(&t)
+            .map_err(|e| ImageError::BadManifest(name.into(), e.message().to_string())),
         Err(_) => Ok(Manifest::default()),
     }
 }
@@ -89,8 +92,10 @@ fn executable_bit(meta: &std::fs::Metadata) -> u32 {
 fn tar_dir(dir: &Path) -> Result<Vec<u8>, ImageError> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(true);
-    b.append_dir_all(".", dir).map_err(|e| ImageError::Io(dir.to_path_buf(), e))?;
-    b.into_inner().map_err(|e| ImageError::Io(dir.to_path_buf(), e))
+    b.append_dir_all(".", dir)
+        .map_err(|e| ImageError::Io(dir.to_path_buf(), e))?;
+    b.into_inner()
+        .map_err(|e| ImageError::Io(dir.to_path_buf(), e))
 }
 
 /// What `resolve` works out for one image.
@@ -115,18 +120,27 @@ impl Builder<'_> {
             return Ok(id);
         }
         if let Some(id) = self.engine.image_id("debian:bookworm").await? {
-            self.progress.note("base image: debian:bookworm found in the local engine");
+            self.progress
+                .note("base image: debian:bookworm found in the local engine");
             return self.tag_as_root("debian:bookworm", id).await;
         }
-        self.progress.step("base image: trying a registry pull of debian:bookworm");
-        let pull = tokio::time::timeout(Duration::from_secs(30), self.engine.pull("debian", "bookworm")).await;
+        self.progress
+            .step("base image: trying a registry pull of debian:bookworm");
+        let pull = tokio::time::timeout(
+            Duration::from_secs(30),
+            self.engine.pull("debian", "bookworm"),
+        )
+        .await;
         if let Ok(Ok(())) = pull {
             if let Some(id) = self.engine.image_id("debian:bookworm").await? {
-                self.progress.note("base image: pulled debian:bookworm from a registry");
+                self.progress
+                    .note("base image: pulled debian:bookworm from a registry");
                 return self.tag_as_root("debian:bookworm", id).await;
             }
         }
-        self.progress.note("base image: no registry answers; bootstrapping Debian bookworm with debootstrap");
+        self.progress.note(
+            "base image: no registry answers; bootstrapping Debian bookworm with debootstrap",
+        );
         self.bootstrap().await
     }
 
@@ -135,24 +149,44 @@ impl Builder<'_> {
         let dir = tempfile::tempdir().map_err(|e| ImageError::Io(PathBuf::from("tmp"), e))?;
         std::fs::write(dir.path().join("Dockerfile"), format!("FROM {from}\n"))
             .map_err(|e| ImageError::Io(dir.path().to_path_buf(), e))?;
-        let labels = HashMap::from([(LABEL_MANAGED.to_string(), "1".to_string()), (LABEL_IMAGE.to_string(), "root".to_string())]);
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "1".to_string()),
+            (LABEL_IMAGE.to_string(), "root".to_string()),
+        ]);
         self.engine
-            .build(tar_dir(dir.path())?, &format!("{ROOT_REPO}:{ROOT_TAG}"), HashMap::new(), labels, |_| {})
+            .build(
+                tar_dir(dir.path())?,
+                &format!("{ROOT_REPO}:{ROOT_TAG}"),
+                HashMap::new(),
+                labels,
+                |_| {},
+            )
             .await?;
-        Ok(self.engine.image_id(&format!("{ROOT_REPO}:{ROOT_TAG}")).await?.unwrap_or(id))
+        Ok(self
+            .engine
+            .image_id(&format!("{ROOT_REPO}:{ROOT_TAG}"))
+            .await?
+            .unwrap_or(id))
     }
 
     async fn bootstrap(&self) -> Result<String, ImageError> {
-        let which = tokio::process::Command::new("sh").args(["-c", "command -v debootstrap"]).output().await;
+        let which = tokio::process::Command::new("sh")
+            .args(["-c", "command -v debootstrap"])
+            .output()
+            .await;
         if !matches!(which, Ok(ref o) if o.status.success()) {
-            return Err(ImageError::NoBase("debootstrap is not installed and no registry answers".into()));
+            return Err(ImageError::NoBase(
+                "debootstrap is not installed and no registry answers".into(),
+            ));
         }
         let dir = tempfile::Builder::new()
             .prefix("opslab-rootfs-")
             .tempdir()
             .map_err(|e| ImageError::Io(PathBuf::from("tmp"), e))?;
-        let mirror = std::env::var("OPSLAB_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-        self.progress.step("debootstrap --variant=minbase bookworm (about 30 s)");
+        let mirror = std::env::var("OPSLAB_DEBIAN_MIRROR")
+            .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+        self.progress
+            .step("debootstrap --variant=minbase bookworm (about 30 s)");
         let out = tokio::process::Command::new("debootstrap")
             .args(["--variant=minbase", "bookworm"])
             .arg(dir.path())
@@ -170,10 +204,14 @@ impl Builder<'_> {
         }
         // Keep images small and apt quiet, as Debian's official images do.
         let apt_conf = dir.path().join("etc/apt/apt.conf.d/90opslab");
-        let _ = std::fs::write(apt_conf, "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\n");
+        let _ = std::fs::write(
+            apt_conf,
+            "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\n",
+        );
         let _ = std::fs::remove_dir_all(dir.path().join("var/cache/apt/archives"));
         let _ = std::fs::create_dir_all(dir.path().join("var/cache/apt/archives/partial"));
-        self.progress.step("importing the bootstrapped root file system");
+        self.progress
+            .step("importing the bootstrapped root file system");
         let tar = tokio::process::Command::new("tar")
             .arg("-C")
             .arg(dir.path())
@@ -182,10 +220,13 @@ impl Builder<'_> {
             .await
             .map_err(|e| ImageError::NoBase(format!("tar: {e}")))?;
         if !tar.status.success() {
-            return Err(ImageError::NoBase(String::from_utf8_lossy(&tar.stderr).to_string()));
+            return Err(ImageError::NoBase(
+                String::from_utf8_lossy(&tar.stderr).to_string(),
+            ));
         }
         self.engine.import(tar.stdout, ROOT_REPO, ROOT_TAG).await?;
-        self.progress.note("base image: bootstrapped opslab/debian:bookworm from Debian's packages");
+        self.progress
+            .note("base image: bootstrapped opslab/debian:bookworm from Debian's packages");
         self.engine
             .image_id(&format!("{ROOT_REPO}:{ROOT_TAG}"))
             .await?
@@ -196,7 +237,13 @@ impl Builder<'_> {
     pub fn plan(&self, names: &[String], root_id: &str) -> Result<Vec<Planned>, ImageError> {
         let known = self.project.image_names();
         let mut order: Vec<String> = Vec::new();
-        fn visit(b: &Builder, n: &str, known: &[String], order: &mut Vec<String>, stack: &mut Vec<String>) -> Result<(), ImageError> {
+        fn visit(
+            b: &Builder,
+            n: &str,
+            known: &[String],
+            order: &mut Vec<String>,
+            stack: &mut Vec<String>,
+        ) -> Result<(), ImageError> {
             if order.iter().any(|o| o == n) {
                 return Ok(());
             }
@@ -235,13 +282,20 @@ impl Builder<'_> {
             h.update(base_identity.as_bytes());
             let tag = format!("opslab/{n}:{}", &hex::encode(h.finalize())[..16]);
             tags.insert(n.clone(), tag.clone());
-            out.push(Planned { name: n, tag, base_tag });
+            out.push(Planned {
+                name: n,
+                tag,
+                base_tag,
+            });
         }
         Ok(out)
     }
 
     /// Builds what is missing among `names` (and their bases); returns (name, tag, built?).
-    pub async fn ensure(&self, names: &[String]) -> Result<Vec<(String, String, bool)>, ImageError> {
+    pub async fn ensure(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String, bool)>, ImageError> {
         let root = self.root().await?;
         let plan = self.plan(names, &root)?;
         let mut missing = Vec::new();
@@ -250,12 +304,15 @@ impl Builder<'_> {
                 missing.push(p.clone());
             }
         }
-        let mut out: Vec<(String, String, bool)> =
-            plan.iter().map(|p| (p.name.clone(), p.tag.clone(), false)).collect();
+        let mut out: Vec<(String, String, bool)> = plan
+            .iter()
+            .map(|p| (p.name.clone(), p.tag.clone(), false))
+            .collect();
         if missing.is_empty() {
             return Ok(out);
         }
-        self.progress.begin("building images", Some(missing.len() as u64));
+        self.progress
+            .begin("building images", Some(missing.len() as u64));
         for p in &missing {
             self.progress.step(&format!("{}: starting", p.name));
             let context = tar_dir(&self.project.images_dir().join(&p.name))?;
@@ -277,7 +334,8 @@ impl Builder<'_> {
                 o.2 = true;
             }
         }
-        self.progress.finish(&format!("built {} image(s)", missing.len()));
+        self.progress
+            .finish(&format!("built {} image(s)", missing.len()));
         Ok(out)
     }
 }

@@ -12,20 +12,28 @@ impl Project {
     /// and `labs/`, else the folder opslab was built from.
     pub fn discover() -> Project {
         if let Some(r) = std::env::var_os("OPSLAB_ROOT") {
-            return Project { root: PathBuf::from(r) };
+            return Project {
+                root: PathBuf::from(r),
+            };
         }
         if let Ok(cwd) = std::env::current_dir() {
             for dir in cwd.ancestors() {
                 if dir.join("images").is_dir() && dir.join("labs").is_dir() {
-                    return Project { root: dir.to_path_buf() };
+                    return Project {
+                        root: dir.to_path_buf(),
+                    };
                 }
             }
         }
-        Project { root: PathBuf::from(env!("CARGO_MANIFEST_DIR")) }
+        Project {
+            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        }
     }
 
     pub fn at(root: &Path) -> Project {
-        Project { root: root.to_path_buf() }
+        Project {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn labs_dir(&self) -> PathBuf {
@@ -83,5 +91,7 @@ pub fn data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("OPSLAB_DATA") {
         return PathBuf::from(d);
     }
-    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("opslab")
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("opslab")
 }

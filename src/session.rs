@@ -30,9 +30,19 @@ pub enum SessionError {
     #[error("several sessions are running ({0}); say which with --session")]
     Ambiguous(String),
     #[error("service `{service}` did not become healthy within {secs}s (state: {state})\n{logs}")]
-    Unhealthy { service: String, secs: u64, state: String, logs: String },
+    Unhealthy {
+        service: String,
+        secs: u64,
+        state: String,
+        logs: String,
+    },
     #[error("setup step of `{service}` failed (exit {code}): {cmd}\n{output}")]
-    Setup { service: String, code: i64, cmd: String, output: String },
+    Setup {
+        service: String,
+        code: i64,
+        cmd: String,
+        output: String,
+    },
     #[error("interrupted")]
     Interrupted,
     #[error("{0}")]
@@ -60,13 +70,22 @@ pub struct Session {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub fn session_id(lab: &str, trainee: &str) -> String {
     let clean: String = trainee
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("{lab}-{}", clean.trim_matches('-'))
 }
@@ -85,15 +104,23 @@ impl Session {
         let mut by_id: BTreeMap<String, Session> = BTreeMap::new();
         for c in engine.containers_with_label(LABEL_SESSION).await? {
             let l = &c.labels;
-            let Some(id) = l.get(LABEL_SESSION) else { continue };
+            let Some(id) = l.get(LABEL_SESSION) else {
+                continue;
+            };
             let s = by_id.entry(id.clone()).or_insert_with(|| Session {
                 id: id.clone(),
                 lab: l.get(LABEL_LAB).cloned().unwrap_or_default(),
                 lab_dir: l.get(LABEL_LAB_DIR).cloned().unwrap_or_default(),
                 trainee: l.get(LABEL_TRAINEE).cloned().unwrap_or_default(),
                 seed: l.get(LABEL_SEED).and_then(|s| s.parse().ok()).unwrap_or(0),
-                params: l.get(LABEL_PARAMS).and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default(),
-                started: l.get(LABEL_STARTED).and_then(|s| s.parse().ok()).unwrap_or(0),
+                params: l
+                    .get(LABEL_PARAMS)
+                    .and_then(|p| serde_json::from_str(p).ok())
+                    .unwrap_or_default(),
+                started: l
+                    .get(LABEL_STARTED)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
                 containers: BTreeMap::new(),
             });
             if let Some(svc) = l.get(LABEL_SERVICE) {
@@ -101,7 +128,10 @@ impl Session {
             }
         }
         // A session is complete once its grader container exists: it is created last.
-        Ok(by_id.into_values().filter(|s| s.containers.contains_key(GRADER)).collect())
+        Ok(by_id
+            .into_values()
+            .filter(|s| s.containers.contains_key(GRADER))
+            .collect())
     }
 
     /// The session named by `id`, or the only one running.
@@ -115,7 +145,12 @@ impl Session {
             None => match all.len() {
                 0 => Err(SessionError::NoSession(String::new())),
                 1 => Ok(all.into_iter().next().expect("one element")),
-                _ => Err(SessionError::Ambiguous(all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", "))),
+                _ => Err(SessionError::Ambiguous(
+                    all.iter()
+                        .map(|s| s.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )),
             },
         }
     }
@@ -131,11 +166,17 @@ impl Session {
     pub fn context(&self) -> tera::Context {
         let mut ctx = self.params.to_context();
         ctx.insert("lab", &serde_json::json!({ "id": self.lab }));
-        ctx.insert("session", &serde_json::json!({ "id": self.id, "trainee": self.trainee }));
+        ctx.insert(
+            "session",
+            &serde_json::json!({ "id": self.id, "trainee": self.trainee }),
+        );
         ctx
     }
 
-    pub async fn states(&self, engine: &Engine) -> Result<Vec<(String, ContainerState)>, SessionError> {
+    pub async fn states(
+        &self,
+        engine: &Engine,
+    ) -> Result<Vec<(String, ContainerState)>, SessionError> {
         let mut out = Vec::new();
         for (svc, id) in &self.containers {
             out.push((svc.clone(), engine.inspect(id).await?));
@@ -171,24 +212,36 @@ fn tar_files(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
     b.into_inner().unwrap_or_default()
 }
 
+/// Files to write into a container (path, bytes, mode), and (path, owner) pairs to chown.
+pub type RenderedFiles = (Vec<(String, Vec<u8>, u32)>, Vec<(String, String)>);
+
 /// Renders and collects the files of a service: (path in container, bytes, mode), and the
 /// (path, owner) pairs to chown once the container runs.
 pub fn collect_files(
     lab: &Lab,
     defs: &[toml::Spanned<FileDef>],
     ctx: &tera::Context,
-) -> Result<(Vec<(String, Vec<u8>, u32)>, Vec<(String, String)>), SessionError> {
+) -> Result<RenderedFiles, SessionError> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     let mut owners = Vec::new();
     for f in defs {
         let f = f.get_ref();
-        let forced_mode = f.mode.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok());
+        let forced_mode = f
+            .mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok());
         if let Some(t) = &f.template {
             let path = lab.dir.join(t);
-            let text = std::fs::read_to_string(&path).map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
-            let body = render::render(&text, ctx).map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
-            let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
+            let body = render::render(&text, ctx)
+                .map_err(|e| SessionError::Template(format!("{}: {e}", path.display())))?;
+            let mode = forced_mode.unwrap_or_else(|| {
+                std::fs::metadata(&path)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644)
+            });
             out.push((f.to.clone(), body.into_bytes(), mode));
         } else if let Some(s) = &f.source {
             let src = lab.dir.join(s);
@@ -197,13 +250,27 @@ pub fn collect_files(
                 crate::images::walk_files(&src, &mut files);
                 for file in files {
                     let rel = file.strip_prefix(&src).unwrap_or(&file);
-                    let data = std::fs::read(&file).map_err(|e| SessionError::Template(format!("{}: {e}", file.display())))?;
-                    let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
-                    out.push((format!("{}/{}", f.to.trim_end_matches('/'), rel.display()), data, mode));
+                    let data = std::fs::read(&file)
+                        .map_err(|e| SessionError::Template(format!("{}: {e}", file.display())))?;
+                    let mode = forced_mode.unwrap_or_else(|| {
+                        std::fs::metadata(&file)
+                            .map(|m| m.permissions().mode() & 0o7777)
+                            .unwrap_or(0o644)
+                    });
+                    out.push((
+                        format!("{}/{}", f.to.trim_end_matches('/'), rel.display()),
+                        data,
+                        mode,
+                    ));
                 }
             } else {
-                let data = std::fs::read(&src).map_err(|e| SessionError::Template(format!("{}: {e}", src.display())))?;
-                let mode = forced_mode.unwrap_or_else(|| std::fs::metadata(&src).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644));
+                let data = std::fs::read(&src)
+                    .map_err(|e| SessionError::Template(format!("{}: {e}", src.display())))?;
+                let mode = forced_mode.unwrap_or_else(|| {
+                    std::fs::metadata(&src)
+                        .map(|m| m.permissions().mode() & 0o7777)
+                        .unwrap_or(0o644)
+                });
                 out.push((f.to.clone(), data, mode));
             }
         }
@@ -221,17 +288,29 @@ impl Runner<'_> {
             (LABEL_LAB.to_string(), lab.id().to_string()),
             (LABEL_SESSION.to_string(), id.to_string()),
             (LABEL_TRAINEE.to_string(), trainee.to_string()),
-            (LABEL_OWNER_PID.to_string(), format!("{}@{}", std::process::id(), hostname())),
+            (
+                LABEL_OWNER_PID.to_string(),
+                format!("{}@{}", std::process::id(), hostname()),
+            ),
         ])
     }
 
     /// The images a lab needs, built when missing; service -> tag.
     pub async fn images_for(&self, lab: &Lab) -> Result<BTreeMap<String, String>, SessionError> {
-        let mut names: Vec<String> = lab.def.service.iter().map(|s| s.get_ref().image.get_ref().clone()).collect();
+        let mut names: Vec<String> = lab
+            .def
+            .service
+            .iter()
+            .map(|s| s.get_ref().image.get_ref().clone())
+            .collect();
         names.push(GRADER.to_string());
         names.sort();
         names.dedup();
-        let builder = Builder { engine: self.engine, project: self.project, progress: self.progress };
+        let builder = Builder {
+            engine: self.engine,
+            project: self.project,
+            progress: self.progress,
+        };
         let built = builder.ensure(&names).await?;
         Ok(built.into_iter().map(|(n, t, _)| (n, t)).collect())
     }
@@ -239,13 +318,18 @@ impl Runner<'_> {
     /// Starts a session. On any failure, and on Ctrl-C, removes what it created.
     pub async fn start(&self, req: StartRequest<'_>) -> Result<Session, SessionError> {
         let lab = req.lab;
-        let id = req.session_id.clone().unwrap_or_else(|| session_id(lab.id(), req.trainee));
+        let id = req
+            .session_id
+            .clone()
+            .unwrap_or_else(|| session_id(lab.id(), req.trainee));
         if Session::list(self.engine).await?.iter().any(|s| s.id == id) {
             return Err(SessionError::AlreadyRunning(id));
         }
         // Leftovers of an earlier start of the same id that died half-way.
         remove_session_objects(self.engine, &id).await?;
-        let params = lab.draw_params(req.trainee, req.seed).map_err(|e| SessionError::Template(e.to_string()))?;
+        let params = lab
+            .draw_params(req.trainee, req.seed)
+            .map_err(|e| SessionError::Template(e.to_string()))?;
         let images = self.images_for(lab).await?;
         let work = self.create(lab, &id, req.trainee, req.seed, &params, &images);
         let result = tokio::select! {
@@ -281,7 +365,12 @@ impl Runner<'_> {
         let mut session = Session {
             id: id.to_string(),
             lab: lab.id().to_string(),
-            lab_dir: lab.dir.canonicalize().unwrap_or(lab.dir.clone()).display().to_string(),
+            lab_dir: lab
+                .dir
+                .canonicalize()
+                .unwrap_or(lab.dir.clone())
+                .display()
+                .to_string(),
             trainee: trainee.to_string(),
             seed,
             params: params.clone(),
@@ -291,12 +380,24 @@ impl Runner<'_> {
         let ctx = session.context();
         let mut labels = self.labels(lab, id, trainee);
         let nets = lab.networks();
-        self.progress.begin(&format!("starting {id}"), Some((lab.def.service.len() + 2) as u64));
+        self.progress.begin(
+            &format!("starting {id}"),
+            Some((lab.def.service.len() + 2) as u64),
+        );
         for n in &nets {
-            let internal = lab.def.network.iter().any(|d| d.get_ref().name.get_ref() == n && d.get_ref().internal);
-            self.engine.create_network(&network_name(id, n), internal, labels.clone()).await?;
+            let internal = lab
+                .def
+                .network
+                .iter()
+                .any(|d| d.get_ref().name.get_ref() == n && d.get_ref().internal);
+            self.engine
+                .create_network(&network_name(id, n), internal, labels.clone())
+                .await?;
         }
-        labels.insert(LABEL_PARAMS.into(), serde_json::to_string(params).unwrap_or_default());
+        labels.insert(
+            LABEL_PARAMS.into(),
+            serde_json::to_string(params).unwrap_or_default(),
+        );
         labels.insert(LABEL_SEED.into(), seed.to_string());
         labels.insert(LABEL_LAB_DIR.into(), session.lab_dir.clone());
         labels.insert(LABEL_STARTED.into(), started.to_string());
@@ -309,11 +410,20 @@ impl Runner<'_> {
             for v in &svc.volumes {
                 let mut vl = labels.clone();
                 vl.insert(LABEL_SERVICE.into(), name.clone());
-                self.engine.create_volume(&format!("opslab-{id}-{}", v.name), vl).await?;
+                self.engine
+                    .create_volume(&format!("opslab-{id}-{}", v.name), vl)
+                    .await?;
             }
             let mut cl = labels.clone();
             cl.insert(LABEL_SERVICE.into(), name.clone());
-            cl.insert(LABEL_ROLE.into(), if svc.trainee { "trainee".into() } else { "service".into() });
+            cl.insert(
+                LABEL_ROLE.into(),
+                if svc.trainee {
+                    "trainee".into()
+                } else {
+                    "service".into()
+                },
+            );
             let mut env = Vec::new();
             for (k, v) in &svc.env {
                 env.push(format!("{k}={}", render(v)?));
@@ -342,7 +452,11 @@ impl Runner<'_> {
                     .unwrap_or(512 << 20),
                 pids: svc.pids.unwrap_or(512),
                 health: svc.health.clone(),
-                volumes: svc.volumes.iter().map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone())).collect(),
+                volumes: svc
+                    .volumes
+                    .iter()
+                    .map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone()))
+                    .collect(),
             };
             let cid = self.engine.create_container(&spec).await?;
             let (files, own) = collect_files(lab, &svc.files, &ctx)?;
@@ -352,17 +466,26 @@ impl Runner<'_> {
             owners.push((cid.clone(), own));
             session.containers.insert(name, cid);
         }
-        for (_, cid) in &session.containers {
+        for cid in session.containers.values() {
             self.engine.start(cid).await?;
         }
         for (cid, own) in &owners {
             for (path, owner) in own {
                 let out = self
                     .engine
-                    .exec(cid, vec!["chown".into(), "-R".into(), owner.clone(), path.clone()], None, Duration::from_secs(20), None)
+                    .exec(
+                        cid,
+                        vec!["chown".into(), "-R".into(), owner.clone(), path.clone()],
+                        None,
+                        Duration::from_secs(20),
+                        None,
+                    )
                     .await?;
                 if out.exit_code != 0 {
-                    return Err(SessionError::Template(format!("chown {owner} {path}: {}", out.stderr.trim())));
+                    return Err(SessionError::Template(format!(
+                        "chown {owner} {path}: {}",
+                        out.stderr.trim()
+                    )));
                 }
             }
         }
@@ -374,7 +497,11 @@ impl Runner<'_> {
                 .as_ref()
                 .and_then(|t| humantime::parse_duration(t.get_ref()).ok())
                 .unwrap_or(Duration::from_secs(60));
-            let cid = session.containers.get(svc.name.get_ref()).cloned().unwrap_or_default();
+            let cid = session
+                .containers
+                .get(svc.name.get_ref())
+                .cloned()
+                .unwrap_or_default();
             let name = svc.name.get_ref().clone();
             async move { wait_healthy(self.engine, &cid, &name, timeout).await }
         });
@@ -385,20 +512,37 @@ impl Runner<'_> {
             let svc = s.get_ref();
             for step in &svc.setup {
                 let step = step.get_ref();
-                let target = step.service.clone().unwrap_or_else(|| svc.name.get_ref().clone());
+                let target = step
+                    .service
+                    .clone()
+                    .unwrap_or_else(|| svc.name.get_ref().clone());
                 let cid = session.container(&target)?.to_string();
                 let cmd = render(&step.run)?;
                 self.progress.step(&format!("setting up {target}"));
                 let out = self
                     .engine
-                    .exec(&cid, vec!["sh".into(), "-c".into(), cmd.clone()], step.user.as_deref(), Duration::from_secs(180), None)
+                    .exec(
+                        &cid,
+                        vec!["sh".into(), "-c".into(), cmd.clone()],
+                        step.user.as_deref(),
+                        Duration::from_secs(180),
+                        None,
+                    )
                     .await?;
                 if out.exit_code != 0 {
                     return Err(SessionError::Setup {
                         service: target,
                         code: out.exit_code,
                         cmd,
-                        output: format!("{}{}", out.stdout, out.stderr).lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"),
+                        output: format!("{}{}", out.stdout, out.stderr)
+                            .lines()
+                            .rev()
+                            .take(20)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect::<Vec<_>>()
+                            .join("\n"),
                     });
                 }
             }
@@ -441,7 +585,12 @@ impl Runner<'_> {
     }
 }
 
-pub async fn wait_healthy(engine: &Engine, cid: &str, name: &str, timeout: Duration) -> Result<(), SessionError> {
+pub async fn wait_healthy(
+    engine: &Engine,
+    cid: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), SessionError> {
     let deadline = Instant::now() + timeout;
     loop {
         let st = engine.inspect(cid).await?;
@@ -457,7 +606,12 @@ pub async fn wait_healthy(engine: &Engine, cid: &str, name: &str, timeout: Durat
                 service: name.into(),
                 secs: timeout.as_secs(),
                 state: format!("{} / health {}", st.status, st.health),
-                logs: tail.into_iter().rev().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"),
+                logs: tail
+                    .into_iter()
+                    .rev()
+                    .map(|l| format!("  | {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -482,12 +636,16 @@ pub async fn remove_session_objects(engine: &Engine, id: &str) -> Result<(), Ses
 }
 
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn owner_alive(owner: Option<&String>) -> bool {
     let Some(owner) = owner else { return false };
-    let Some((pid, host)) = owner.split_once('@') else { return false };
+    let Some((pid, host)) = owner.split_once('@') else {
+        return false;
+    };
     host == hostname() && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
@@ -503,9 +661,18 @@ pub struct GcReport {
 /// A session is live when it is complete (its grader container exists) or when the process
 /// starting it is still running.
 pub async fn gc(engine: &Engine, all: bool) -> Result<GcReport, SessionError> {
-    let live: Vec<String> = if all { vec![] } else { Session::list(engine).await?.into_iter().map(|s| s.id).collect() };
+    let live: Vec<String> = if all {
+        vec![]
+    } else {
+        Session::list(engine)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
     let keep = |labels: &HashMap<String, String>| {
-        !all && labels.get(LABEL_SESSION).is_some_and(|s| live.contains(s)) || !all && owner_alive(labels.get(LABEL_OWNER_PID))
+        !all && (labels.get(LABEL_SESSION).is_some_and(|s| live.contains(s))
+            || owner_alive(labels.get(LABEL_OWNER_PID)))
     };
     let mut report = GcReport::default();
     for c in engine.containers_with_label(LABEL_MANAGED).await? {

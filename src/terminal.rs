@@ -28,7 +28,10 @@ impl RawMode {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         if saved.is_some() {
-            let _ = Command::new("stty").args(["raw", "-echo"]).stdin(Stdio::inherit()).status();
+            let _ = Command::new("stty")
+                .args(["raw", "-echo"])
+                .stdin(Stdio::inherit())
+                .status();
         }
         RawMode { saved }
     }

@@ -10,10 +10,10 @@ use bollard::container::{
     StopContainerOptions, UploadToContainerOptions,
 };
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::image::{BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions};
-use bollard::models::{
-    EndpointSettings, HealthConfig, HostConfig, PortBinding,
+use bollard::image::{
+    BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions,
 };
+use bollard::models::{EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{
     ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions, ListNetworksOptions,
 };
@@ -62,14 +62,20 @@ impl Engine {
     pub async fn image_id(&self, tag: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(tag).await {
             Ok(i) => Ok(i.id),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(EngineError::op(format!("inspect image {tag}"))(e)),
         }
     }
 
     /// Tries to pull an image from a registry; Err when no registry answers.
     pub async fn pull(&self, image: &str, tag: &str) -> Result<()> {
-        let opts = CreateImageOptions { from_image: image, tag, ..Default::default() };
+        let opts = CreateImageOptions {
+            from_image: image,
+            tag,
+            ..Default::default()
+        };
         let mut s = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
             item.map_err(EngineError::op(format!("pull {image}:{tag}")))?;
@@ -79,8 +85,15 @@ impl Engine {
 
     /// Imports a root file system tarball as an image (what `docker import` does).
     pub async fn import(&self, rootfs_tar: Vec<u8>, repo: &str, tag: &str) -> Result<()> {
-        let opts = CreateImageOptions { from_src: "-", repo, tag, ..Default::default() };
-        let mut s = self.docker.create_image(Some(opts), Some(rootfs_tar.into()), None);
+        let opts = CreateImageOptions {
+            from_src: "-",
+            repo,
+            tag,
+            ..Default::default()
+        };
+        let mut s = self
+            .docker
+            .create_image(Some(opts), Some(rootfs_tar.into()), None);
         while let Some(item) = s.next().await {
             let info = item.map_err(EngineError::op(format!("import {repo}:{tag}")))?;
             if let Some(err) = info.error {
@@ -109,7 +122,9 @@ impl Engine {
             labels,
             ..Default::default()
         };
-        let mut s = self.docker.build_image(opts, None, Some(context_tar.into()));
+        let mut s = self
+            .docker
+            .build_image(opts, None, Some(context_tar.into()));
         let mut step = String::new();
         let mut tail: Vec<String> = Vec::new();
         while let Some(item) = s.next().await {
@@ -142,20 +157,36 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn images_with_label(&self, label: &str) -> Result<Vec<(String, Vec<String>, i64, HashMap<String, String>)>> {
+    pub async fn images_with_label(
+        &self,
+        label: &str,
+    ) -> Result<Vec<(String, Vec<String>, i64, HashMap<String, String>)>> {
         let mut filters = HashMap::new();
         filters.insert("label", vec![label]);
         let list = self
             .docker
-            .list_images(Some(ListImagesOptions { filters, ..Default::default() }))
+            .list_images(Some(ListImagesOptions {
+                filters,
+                ..Default::default()
+            }))
             .await
             .map_err(EngineError::op("list images"))?;
-        Ok(list.into_iter().map(|i| (i.id, i.repo_tags, i.size, i.labels)).collect())
+        Ok(list
+            .into_iter()
+            .map(|i| (i.id, i.repo_tags, i.size, i.labels))
+            .collect())
     }
 
     pub async fn remove_image(&self, tag: &str) -> Result<()> {
         self.docker
-            .remove_image(tag, Some(RemoveImageOptions { force: true, noprune: false }), None)
+            .remove_image(
+                tag,
+                Some(RemoveImageOptions {
+                    force: true,
+                    noprune: false,
+                }),
+                None,
+            )
             .await
             .map_err(EngineError::op(format!("remove image {tag}")))?;
         Ok(())
@@ -163,7 +194,12 @@ impl Engine {
 
     // ---- networks and volumes ----
 
-    pub async fn create_network(&self, name: &str, internal: bool, labels: HashMap<String, String>) -> Result<String> {
+    pub async fn create_network(
+        &self,
+        name: &str,
+        internal: bool,
+        labels: HashMap<String, String>,
+    ) -> Result<String> {
         let r = self
             .docker
             .create_network(CreateNetworkOptions {
@@ -199,18 +235,29 @@ impl Engine {
 
     pub async fn remove_network(&self, id: &str) -> Result<()> {
         match self.docker.remove_network(id).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::op(format!("remove network {id}"))(e)),
         }
     }
 
-    pub async fn connect_network(&self, container: &str, network: &str, aliases: Vec<String>) -> Result<()> {
+    pub async fn connect_network(
+        &self,
+        container: &str,
+        network: &str,
+        aliases: Vec<String>,
+    ) -> Result<()> {
         self.docker
             .connect_network(
                 network,
                 ConnectNetworkOptions {
                     container: container.to_string(),
-                    endpoint_config: EndpointSettings { aliases: Some(aliases), ..Default::default() },
+                    endpoint_config: EndpointSettings {
+                        aliases: Some(aliases),
+                        ..Default::default()
+                    },
                 },
             )
             .await
@@ -219,14 +266,26 @@ impl Engine {
 
     pub async fn disconnect(&self, container: &str, network: &str) -> Result<()> {
         self.docker
-            .disconnect_network(network, DisconnectNetworkOptions { container: container.to_string(), force: true })
+            .disconnect_network(
+                network,
+                DisconnectNetworkOptions {
+                    container: container.to_string(),
+                    force: true,
+                },
+            )
             .await
-            .map_err(EngineError::op(format!("disconnect {container} from {network}")))
+            .map_err(EngineError::op(format!(
+                "disconnect {container} from {network}"
+            )))
     }
 
     pub async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
         self.docker
-            .create_volume(CreateVolumeOptions { name: name.to_string(), labels, ..Default::default() })
+            .create_volume(CreateVolumeOptions {
+                name: name.to_string(),
+                labels,
+                ..Default::default()
+            })
             .await
             .map_err(EngineError::op(format!("create volume {name}")))?;
         Ok(())
@@ -243,13 +302,24 @@ impl Engine {
         Ok(r.volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| Listed { id: v.name.clone(), name: v.name, labels: v.labels })
+            .map(|v| Listed {
+                id: v.name.clone(),
+                name: v.name,
+                labels: v.labels,
+            })
             .collect())
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<()> {
-        match self.docker.remove_volume(name, Some(RemoveVolumeOptions { force: true })).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        match self
+            .docker
+            .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::op(format!("remove volume {name}"))(e)),
         }
     }
@@ -264,13 +334,23 @@ impl Engine {
                 (
                     format!("{p}/tcp"),
                     // Published on loopback only, on a port the engine picks.
-                    Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
                 )
             })
             .collect();
-        let exposed: HashMap<String, HashMap<(), ()>> =
-            spec.ports.iter().map(|p| (format!("{p}/tcp"), HashMap::new())).collect();
-        let mounts: Vec<String> = spec.volumes.iter().map(|(v, to)| format!("{v}:{to}")).collect();
+        let exposed: HashMap<String, HashMap<(), ()>> = spec
+            .ports
+            .iter()
+            .map(|p| (format!("{p}/tcp"), HashMap::new()))
+            .collect();
+        let mounts: Vec<String> = spec
+            .volumes
+            .iter()
+            .map(|(v, to)| format!("{v}:{to}"))
+            .collect();
         let host_config = HostConfig {
             memory: Some(spec.memory),
             memory_swap: Some(spec.memory),
@@ -280,7 +360,12 @@ impl Engine {
             binds: Some(mounts),
             network_mode: spec.networks.first().map(|(n, _)| n.clone()),
             init: Some(true),
-            cap_drop: Some(vec!["NET_RAW".into(), "SYS_CHROOT".into(), "MKNOD".into(), "AUDIT_WRITE".into()]),
+            cap_drop: Some(vec![
+                "NET_RAW".into(),
+                "SYS_CHROOT".into(),
+                "MKNOD".into(),
+                "AUDIT_WRITE".into(),
+            ]),
             ..Default::default()
         };
         let healthcheck = spec.health.as_ref().map(|cmd| HealthConfig {
@@ -295,7 +380,10 @@ impl Engine {
         if let Some((net, aliases)) = spec.networks.first() {
             endpoints.insert(
                 net.clone(),
-                EndpointSettings { aliases: Some(aliases.clone()), ..Default::default() },
+                EndpointSettings {
+                    aliases: Some(aliases.clone()),
+                    ..Default::default()
+                },
             );
         }
         let config = Config {
@@ -307,12 +395,20 @@ impl Engine {
             exposed_ports: Some(exposed),
             host_config: Some(host_config),
             healthcheck,
-            networking_config: Some(bollard::container::NetworkingConfig { endpoints_config: endpoints }),
+            networking_config: Some(bollard::container::NetworkingConfig {
+                endpoints_config: endpoints,
+            }),
             ..Default::default()
         };
         let r = self
             .docker
-            .create_container(Some(CreateContainerOptions { name: spec.name.clone(), platform: None }), config)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: spec.name.clone(),
+                    platform: None,
+                }),
+                config,
+            )
             .await
             .map_err(EngineError::op(format!("create container {}", spec.name)))?;
         for (net, aliases) in spec.networks.iter().skip(1) {
@@ -325,7 +421,10 @@ impl Engine {
         self.docker
             .upload_to_container(
                 container,
-                Some(UploadToContainerOptions { path: path.to_string(), ..Default::default() }),
+                Some(UploadToContainerOptions {
+                    path: path.to_string(),
+                    ..Default::default()
+                }),
                 tar.into(),
             )
             .await
@@ -334,58 +433,96 @@ impl Engine {
 
     /// A tar of `path` in the container, read through the engine (no tool in the container runs).
     pub async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
-        let mut s = self
-            .docker
-            .download_from_container(container, Some(DownloadFromContainerOptions { path: path.to_string() }));
+        let mut s = self.docker.download_from_container(
+            container,
+            Some(DownloadFromContainerOptions {
+                path: path.to_string(),
+            }),
+        );
         let mut out = Vec::new();
         while let Some(chunk) = s.next().await {
-            out.extend_from_slice(&chunk.map_err(EngineError::op(format!("read {path} from {container}")))?);
+            out.extend_from_slice(
+                &chunk.map_err(EngineError::op(format!("read {path} from {container}")))?,
+            );
         }
         Ok(out)
     }
 
     pub async fn start(&self, container: &str) -> Result<()> {
         match self.docker.start_container::<String>(container, None).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::op(format!("start {container}"))(e)),
         }
     }
 
     pub async fn stop(&self, container: &str, grace_secs: i64) -> Result<()> {
-        match self.docker.stop_container(container, Some(StopContainerOptions { t: grace_secs })).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+        match self
+            .docker
+            .stop_container(container, Some(StopContainerOptions { t: grace_secs }))
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::op(format!("stop {container}"))(e)),
         }
     }
 
     pub async fn kill(&self, container: &str, signal: &str) -> Result<()> {
         self.docker
-            .kill_container(container, Some(KillContainerOptions { signal: signal.to_string() }))
+            .kill_container(
+                container,
+                Some(KillContainerOptions {
+                    signal: signal.to_string(),
+                }),
+            )
             .await
             .map_err(EngineError::op(format!("kill {container}")))
     }
 
     pub async fn restart(&self, container: &str) -> Result<()> {
         self.docker
-            .restart_container(container, Some(bollard::container::RestartContainerOptions { t: 5 }))
+            .restart_container(
+                container,
+                Some(bollard::container::RestartContainerOptions { t: 5 }),
+            )
             .await
             .map_err(EngineError::op(format!("restart {container}")))
     }
 
     pub async fn pause(&self, container: &str) -> Result<()> {
-        self.docker.pause_container(container).await.map_err(EngineError::op(format!("pause {container}")))
+        self.docker
+            .pause_container(container)
+            .await
+            .map_err(EngineError::op(format!("pause {container}")))
     }
 
     pub async fn unpause(&self, container: &str) -> Result<()> {
-        self.docker.unpause_container(container).await.map_err(EngineError::op(format!("unpause {container}")))
+        self.docker
+            .unpause_container(container)
+            .await
+            .map_err(EngineError::op(format!("unpause {container}")))
     }
 
     pub async fn remove_container(&self, id: &str) -> Result<()> {
-        let opts = RemoveContainerOptions { force: true, v: true, link: false };
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
         match self.docker.remove_container(id, Some(opts)).await {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             // Removal already under way (another remove raced us): it will finish on its own.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::op(format!("remove container {id}"))(e)),
         }
     }
@@ -395,7 +532,11 @@ impl Engine {
         filters.insert("label".to_string(), vec![label.to_string()]);
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
             .await
             .map_err(EngineError::op("list containers"))?;
         Ok(list
@@ -425,7 +566,9 @@ impl Engine {
         let mut ports = HashMap::new();
         let net = c.network_settings.unwrap_or_default();
         for (k, v) in net.ports.unwrap_or_default() {
-            let Some(cport) = k.split('/').next().and_then(|p| p.parse::<u16>().ok()) else { continue };
+            let Some(cport) = k.split('/').next().and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
             for b in v.unwrap_or_default() {
                 if b.host_ip.as_deref() == Some("127.0.0.1") {
                     if let Some(hp) = b.host_port.and_then(|p| p.parse::<u16>().ok()) {
@@ -436,7 +579,11 @@ impl Engine {
         }
         Ok(ContainerState {
             id: c.id.unwrap_or_default(),
-            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
             running: state.running.unwrap_or(false),
             paused: state.paused.unwrap_or(false),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
@@ -458,7 +605,13 @@ impl Engine {
                 .mounts
                 .unwrap_or_default()
                 .into_iter()
-                .map(|m| format!("{}:{}", m.source.unwrap_or_default(), m.destination.unwrap_or_default()))
+                .map(|m| {
+                    format!(
+                        "{}:{}",
+                        m.source.unwrap_or_default(),
+                        m.destination.unwrap_or_default()
+                    )
+                })
                 .collect(),
             ips: net
                 .networks
@@ -474,9 +627,21 @@ impl Engine {
 
     /// Runs `cmd` in the container and collects its output. Past `timeout` the command is
     /// killed (inside, by coreutils' timeout, and the wait is abandoned here a little later).
-    pub async fn exec(&self, container: &str, cmd: Vec<String>, user: Option<&str>, timeout: Duration, stdin: Option<Vec<u8>>) -> Result<ExecOutput> {
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        user: Option<&str>,
+        timeout: Duration,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput> {
         let secs = timeout.as_secs().max(1);
-        let mut full = vec!["timeout".to_string(), "-s".into(), "KILL".into(), secs.to_string()];
+        let mut full = vec![
+            "timeout".to_string(),
+            "-s".into(),
+            "KILL".into(),
+            secs.to_string(),
+        ];
         full.extend(cmd);
         let exec = self
             .docker
@@ -495,11 +660,22 @@ impl Engine {
             .map_err(EngineError::op(format!("exec in {container}")))?;
         let started = self
             .docker
-            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: false, output_capacity: None }))
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: None,
+                }),
+            )
             .await
             .map_err(EngineError::op(format!("exec in {container}")))?;
         let mut out = ExecOutput::default();
-        if let StartExecResults::Attached { mut output, mut input } = started {
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        {
             if let Some(data) = stdin {
                 let _ = input.write_all(&data).await;
                 let _ = input.shutdown().await;
@@ -511,13 +687,18 @@ impl Engine {
                         Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
                             out.stdout.push_str(&String::from_utf8_lossy(&message))
                         }
-                        Ok(LogOutput::StdErr { message }) => out.stderr.push_str(&String::from_utf8_lossy(&message)),
+                        Ok(LogOutput::StdErr { message }) => {
+                            out.stderr.push_str(&String::from_utf8_lossy(&message))
+                        }
                         Ok(_) => {}
                         Err(_) => break,
                     }
                 }
             };
-            if tokio::time::timeout(timeout + Duration::from_secs(3), collect).await.is_err() {
+            if tokio::time::timeout(timeout + Duration::from_secs(3), collect)
+                .await
+                .is_err()
+            {
                 out.timed_out = true;
                 out.exit_code = 137;
                 return Ok(out);
@@ -537,7 +718,14 @@ impl Engine {
 
     /// An interactive TTY session: stdin, stdout and terminal size of this process are wired to a
     /// shell in the container. Returns the command's exit code.
-    pub async fn exec_interactive(&self, container: &str, cmd: Vec<String>, user: Option<&str>, env: Vec<String>, workdir: Option<&str>) -> Result<i64> {
+    pub async fn exec_interactive(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        user: Option<&str>,
+        env: Vec<String>,
+        workdir: Option<&str>,
+    ) -> Result<i64> {
         let exec = self
             .docker
             .create_exec(
@@ -558,19 +746,39 @@ impl Engine {
             .map_err(EngineError::op(format!("exec in {container}")))?;
         let started = self
             .docker
-            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: true, output_capacity: None }))
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: true,
+                    output_capacity: None,
+                }),
+            )
             .await
             .map_err(EngineError::op(format!("exec in {container}")))?;
-        if let StartExecResults::Attached { mut output, mut input } = started {
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        {
             let resize = |(h, w): (u16, u16)| {
                 let docker = self.docker.clone();
                 let id = exec.id.clone();
                 async move {
-                    let _ = docker.resize_exec(&id, ResizeExecOptions { height: h, width: w }).await;
+                    let _ = docker
+                        .resize_exec(
+                            &id,
+                            ResizeExecOptions {
+                                height: h,
+                                width: w,
+                            },
+                        )
+                        .await;
                 }
             };
             resize(crate::terminal::size()).await;
-            let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+            let mut winch =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
             let stdin_task = tokio::spawn(async move {
                 let mut stdin = tokio::io::stdin();
                 let _ = tokio::io::copy(&mut stdin, &mut input).await;
@@ -604,7 +812,13 @@ impl Engine {
     pub async fn logs_since(&self, container: &str, since: i64) -> Result<String> {
         let mut s = self.docker.logs(
             container,
-            Some(LogsOptions::<String> { stdout: true, stderr: true, since, tail: "all".into(), ..Default::default() }),
+            Some(LogsOptions::<String> {
+                stdout: true,
+                stderr: true,
+                since,
+                tail: "all".into(),
+                ..Default::default()
+            }),
         );
         let mut out = String::new();
         while let Some(item) = s.next().await {
@@ -618,7 +832,14 @@ impl Engine {
 }
 
 fn build_failure(tag: &str, step: &str, tail: &[String], error: &str) -> EngineError {
-    let mut msg = format!("building {tag} failed at {}\n", if step.is_empty() { "its first step" } else { step });
+    let mut msg = format!(
+        "building {tag} failed at {}\n",
+        if step.is_empty() {
+            "its first step"
+        } else {
+            step
+        }
+    );
     for l in tail.iter().rev().take(25).rev() {
         msg.push_str("  | ");
         msg.push_str(l);

@@ -40,7 +40,10 @@ impl EngineError {
         matches!(
             self,
             EngineError::Op {
-                source: bollard::errors::Error::DockerResponseServerError { status_code: 404, .. },
+                source: bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                },
                 ..
             }
         )

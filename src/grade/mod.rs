@@ -76,7 +76,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { deadline: Duration::from_secs(900), lang: "en".into(), only: None }
+        Options {
+            deadline: Duration::from_secs(900),
+            lang: "en".into(),
+            only: None,
+        }
     }
 }
 
@@ -91,7 +95,9 @@ pub struct Grader<'a> {
 /// Values drawn afresh at each grading, so that answers cannot be prepared in advance.
 fn run_values() -> serde_json::Value {
     let mut rng = rand::thread_rng();
-    let token: String = (0..12).map(|_| (b'a' + rng.gen_range(0..26u8)) as char).collect();
+    let token: String = (0..12)
+        .map(|_| (b'a' + rng.gen_range(0..26u8)) as char)
+        .collect();
     serde_json::json!({
         "token": token,
         "version": format!("{}.{}.{}", rng.gen_range(2..9), rng.gen_range(0..20), rng.gen_range(1000..9999)),
@@ -100,7 +106,10 @@ fn run_values() -> serde_json::Value {
 }
 
 /// Renders every string of a check's part with the context.
-fn render_all<T: Serialize + serde::de::DeserializeOwned>(t: &T, ctx: &tera::Context) -> Result<T, String> {
+fn render_all<T: Serialize + serde::de::DeserializeOwned>(
+    t: &T,
+    ctx: &tera::Context,
+) -> Result<T, String> {
     fn walk(v: &mut serde_json::Value, ctx: &tera::Context) -> Result<(), String> {
         match v {
             serde_json::Value::String(s) => *s = render::render(s, ctx)?,
@@ -116,11 +125,16 @@ fn render_all<T: Serialize + serde::de::DeserializeOwned>(t: &T, ctx: &tera::Con
 }
 
 fn dur(s: &Option<String>, default: Duration) -> Duration {
-    s.as_deref().and_then(|s| humantime::parse_duration(s.trim()).ok()).unwrap_or(default)
+    s.as_deref()
+        .and_then(|s| humantime::parse_duration(s.trim()).ok())
+        .unwrap_or(default)
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// What an action disturbed, and how to put it back.
@@ -133,7 +147,14 @@ enum Undo {
 /// A one-line statement of what an expectation wants.
 pub fn describe(e: &ExpectDef) -> String {
     let mut s = if let Some(u) = &e.http {
-        let mut s = format!("{} {u} answers {}", e.method.as_deref().unwrap_or("GET"), e.status.as_ref().map(|s| s.to_string()).unwrap_or("200".into()));
+        let mut s = format!(
+            "{} {u} answers {}",
+            e.method.as_deref().unwrap_or("GET"),
+            e.status
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or("200".into())
+        );
         if let Some(c) = &e.contains {
             s.push_str(&format!(" containing `{c}`"));
         }
@@ -145,8 +166,16 @@ pub fn describe(e: &ExpectDef) -> String {
         }
         s
     } else if let Some(c) = &e.command {
-        format!("`{}` in {} exits {}", excerpt(c), e.service.as_deref().unwrap_or(GRADER), e.exit.unwrap_or(0))
-            + &e.stdout_contains.as_ref().map(|c| format!(" printing `{c}`")).unwrap_or_default()
+        format!(
+            "`{}` in {} exits {}",
+            excerpt(c),
+            e.service.as_deref().unwrap_or(GRADER),
+            e.exit.unwrap_or(0)
+        ) + &e
+            .stdout_contains
+            .as_ref()
+            .map(|c| format!(" printing `{c}`"))
+            .unwrap_or_default()
     } else if let Some(f) = &e.file {
         let mut s = format!("{f} in {}", e.service.as_deref().unwrap_or("?"));
         if e.exists == Some(false) {
@@ -167,7 +196,11 @@ pub fn describe(e: &ExpectDef) -> String {
     } else if let Some(c) = &e.container {
         let mut parts = vec![];
         if let Some(r) = e.running {
-            parts.push(if r { "running".to_string() } else { "stopped".to_string() });
+            parts.push(if r {
+                "running".to_string()
+            } else {
+                "stopped".to_string()
+            });
         }
         if e.healthy == Some(true) {
             parts.push("healthy".into());
@@ -177,9 +210,20 @@ pub fn describe(e: &ExpectDef) -> String {
         }
         format!("container {c} is {}", parts.join(", "))
     } else if let Some(p) = e.port {
-        format!("{}:{p} is {}", e.service.as_deref().unwrap_or("?"), if e.open.unwrap_or(true) { "open" } else { "closed" })
+        format!(
+            "{}:{p} is {}",
+            e.service.as_deref().unwrap_or("?"),
+            if e.open.unwrap_or(true) {
+                "open"
+            } else {
+                "closed"
+            }
+        )
     } else if let Some(l) = &e.log {
-        format!("{l} logs a line with `{}`", e.contains.as_deref().or(e.regex.as_deref()).unwrap_or(""))
+        format!(
+            "{l} logs a line with `{}`",
+            e.contains.as_deref().or(e.regex.as_deref()).unwrap_or("")
+        )
     } else if let Some(q) = &e.prometheus {
         let mut s = format!("Prometheus `{q}`");
         if let Some(eq) = &e.equals {
@@ -192,18 +236,34 @@ pub fn describe(e: &ExpectDef) -> String {
             s.push_str(&format!(" < {b}"));
         }
         if let Some(em) = e.empty {
-            s.push_str(if em { " returns nothing" } else { " returns series" });
+            s.push_str(if em {
+                " returns nothing"
+            } else {
+                " returns series"
+            });
         }
         s
     } else if let Some(a) = &e.alertmanager {
-        format!("alert {a} is {} in Alertmanager", e.state.as_deref().unwrap_or("active"))
+        format!(
+            "alert {a} is {} in Alertmanager",
+            e.state.as_deref().unwrap_or("active")
+        )
     } else if let Some(i) = &e.inbox {
-        let mut s = format!("{i} receives a {} notification", e.status.as_ref().and_then(|s| s.as_str()).unwrap_or("any"));
+        let mut s = format!(
+            "{i} receives a {} notification",
+            e.status.as_ref().and_then(|s| s.as_str()).unwrap_or("any")
+        );
         if let Some(a) = &e.alertname {
             s.push_str(&format!(" for {a}"));
         }
         if let Some(l) = &e.labels {
-            s.push_str(&format!(" with {}", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")));
+            s.push_str(&format!(
+                " with {}",
+                l.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
         }
         if let Some(f) = &e.from {
             s.push_str(&format!(" from {f}"));
@@ -218,7 +278,10 @@ pub fn describe(e: &ExpectDef) -> String {
     if let Some(h) = &e.holds {
         s.push_str(&format!(", for {h}"));
     } else {
-        s.push_str(&format!(", within {}", e.within.as_deref().unwrap_or("10s")));
+        s.push_str(&format!(
+            ", within {}",
+            e.within.as_deref().unwrap_or("10s")
+        ));
     }
     s
 }
@@ -234,19 +297,31 @@ impl Grader<'_> {
         for (svc, cid) in &self.session.containers {
             if let Ok(st) = self.engine.inspect(cid).await {
                 let m: BTreeMap<u16, u16> = st.ports.into_iter().collect();
-                port_ctx.insert(svc.clone(), serde_json::json!(m.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>()));
+                port_ctx.insert(
+                    svc.clone(),
+                    serde_json::json!(m
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), *v))
+                        .collect::<BTreeMap<_, _>>()),
+                );
                 ports.insert(svc.clone(), m);
             }
         }
         ctx.insert("ports", &port_ctx);
-        let http = reqwest::Client::builder().no_proxy().build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
         let checks: Vec<&Check> = self
             .lab
             .checks
             .iter()
             .filter(|c| self.options.only.as_ref().is_none_or(|o| o.contains(&c.id)))
             .collect();
-        self.progress.begin(&format!("grading {}", self.session.id), Some(checks.len() as u64));
+        self.progress.begin(
+            &format!("grading {}", self.session.id),
+            Some(checks.len() as u64),
+        );
         let mut results: BTreeMap<String, Outcome> = BTreeMap::new();
         let deadline = started + self.options.deadline;
         let env = ProbeEnv {
@@ -262,23 +337,37 @@ impl Grader<'_> {
                 .iter()
                 .copied()
                 .filter(|c| !c.perturbs() && !results.contains_key(&c.id))
-                .filter(|c| c.needs.iter().all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n)))
+                .filter(|c| {
+                    c.needs
+                        .iter()
+                        .all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n))
+                })
                 .collect();
             if ready.is_empty() {
                 break;
             }
-            let runs = ready.iter().map(|c| self.run_check(c, &ctx, &results, &env, deadline));
+            let runs = ready
+                .iter()
+                .map(|c| self.run_check(c, &ctx, &results, &env, deadline));
             for o in futures_util::future::join_all(runs).await {
                 self.progress.advance();
                 results.insert(o.id.clone(), o);
             }
         }
         // Then the checks that act, one at a time, in file order (needs first).
-        let mut remaining: Vec<&Check> = checks.iter().copied().filter(|c| !results.contains_key(&c.id)).collect();
+        let mut remaining: Vec<&Check> = checks
+            .iter()
+            .copied()
+            .filter(|c| !results.contains_key(&c.id))
+            .collect();
         while !remaining.is_empty() {
             let idx = remaining
                 .iter()
-                .position(|c| c.needs.iter().all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n)))
+                .position(|c| {
+                    c.needs
+                        .iter()
+                        .all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n))
+                })
                 .unwrap_or(0);
             let c = remaining.remove(idx);
             self.progress.step(&c.title);
@@ -286,10 +375,17 @@ impl Grader<'_> {
             self.progress.advance();
             results.insert(o.id.clone(), o);
         }
-        let outcomes: Vec<Outcome> = checks.iter().filter_map(|c| results.remove(&c.id)).collect();
+        let outcomes: Vec<Outcome> = checks
+            .iter()
+            .filter_map(|c| results.remove(&c.id))
+            .collect();
         let score: u32 = outcomes.iter().map(|o| o.earned).sum();
         let total: u32 = outcomes.iter().map(|o| o.points).sum();
-        let percent = if total == 0 { 0.0 } else { f64::from(score) * 100.0 / f64::from(total) };
+        let percent = if total == 0 {
+            0.0
+        } else {
+            f64::from(score) * 100.0 / f64::from(total)
+        };
         let measures = outcomes.iter().flat_map(|o| o.measures.clone()).collect();
         self.progress.finish(&format!("{score}/{total}"));
         Grade {
@@ -300,7 +396,15 @@ impl Grader<'_> {
             session: self.session.id.clone(),
             trainee: self.session.trainee.clone(),
             seed: self.session.seed,
-            params: serde_json::to_value(self.session.params.0.iter().cloned().collect::<BTreeMap<_, _>>()).unwrap_or_default(),
+            params: serde_json::to_value(
+                self.session
+                    .params
+                    .0
+                    .iter()
+                    .cloned()
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .unwrap_or_default(),
             started_at,
             seconds: started.elapsed().as_secs_f64(),
             score,
@@ -317,7 +421,14 @@ impl Grader<'_> {
 
     fn outcome(&self, c: &Check, status: Status) -> Outcome {
         let (title, hints) = match (self.options.lang.as_str(), &c.title_fr) {
-            ("fr", Some(t)) => (t.clone(), if c.hints_fr.is_empty() { c.hints.len() } else { c.hints_fr.len() }),
+            ("fr", Some(t)) => (
+                t.clone(),
+                if c.hints_fr.is_empty() {
+                    c.hints.len()
+                } else {
+                    c.hints_fr.len()
+                },
+            ),
             _ => (c.title.clone(), c.hints.len()),
         };
         Outcome {
@@ -325,7 +436,11 @@ impl Grader<'_> {
             title,
             status,
             points: c.points,
-            earned: if status == Status::Passed { c.points } else { 0 },
+            earned: if status == Status::Passed {
+                c.points
+            } else {
+                0
+            },
             competences: c.competences.clone(),
             expected: String::new(),
             seen: String::new(),
@@ -345,7 +460,11 @@ impl Grader<'_> {
         env: &ProbeEnv<'_>,
         deadline: Instant,
     ) -> Outcome {
-        if let Some(n) = c.needs.iter().find(|n| results.get(*n).is_some_and(|o| o.status != Status::Passed)) {
+        if let Some(n) = c
+            .needs
+            .iter()
+            .find(|n| results.get(*n).is_some_and(|o| o.status != Status::Passed))
+        {
             let mut o = self.outcome(c, Status::Skipped);
             o.message = format!("skipped: it needs `{n}`, which did not pass");
             return o;
@@ -360,12 +479,20 @@ impl Grader<'_> {
         ctx.insert("with", &c.with);
         let started = Instant::now();
         let check_started = unix_now();
-        let probe_env = ProbeEnv { check_started, ..*env };
+        let probe_env = ProbeEnv {
+            check_started,
+            ..*env
+        };
         let mut undo: Vec<Undo> = Vec::new();
         let body = self.run_body(c, &ctx, &probe_env, &mut undo, started);
-        let result = match tokio::time::timeout(deadline.saturating_duration_since(now), body).await {
+        let result = match tokio::time::timeout(deadline.saturating_duration_since(now), body).await
+        {
             Ok(r) => r,
-            Err(_) => Err(("the check".into(), "the grading deadline was reached".into(), BTreeMap::new())),
+            Err(_) => Err((
+                "the check".into(),
+                "the grading deadline was reached".into(),
+                BTreeMap::new(),
+            )),
         };
         // Put back what the check disturbed, whatever its outcome.
         let restore_errors = self.restore(c, &ctx, &probe_env, undo).await;
@@ -389,7 +516,13 @@ impl Grader<'_> {
             }
         };
         if !restore_errors.is_empty() {
-            o.message = format!("{} (while putting things back: {})", o.message, restore_errors.join("; ")).trim().to_string();
+            o.message = format!(
+                "{} (while putting things back: {})",
+                o.message,
+                restore_errors.join("; ")
+            )
+            .trim()
+            .to_string();
         }
         o.seconds = started.elapsed().as_secs_f64();
         o
@@ -403,12 +536,21 @@ impl Grader<'_> {
         env: &ProbeEnv<'_>,
         undo: &mut Vec<Undo>,
         started: Instant,
-    ) -> Result<(String, String, BTreeMap<String, f64>), (String, String, BTreeMap<String, f64>)> {
+    ) -> Result<(String, String, BTreeMap<String, f64>), (String, String, BTreeMap<String, f64>)>
+    {
         let mut measures = BTreeMap::new();
         for a in &c.actions {
-            let a = render_all(a, ctx).map_err(|e| ("the check's actions render".to_string(), e, BTreeMap::new()))?;
+            let a = render_all(a, ctx)
+                .map_err(|e| ("the check's actions render".to_string(), e, BTreeMap::new()))?;
             if let Err(e) = self.act(&a, env, undo).await {
-                return Err((format!("action {} succeeds", a.kinds().first().copied().unwrap_or("?")), e, measures));
+                return Err((
+                    format!(
+                        "action {} succeeds",
+                        a.kinds().first().copied().unwrap_or("?")
+                    ),
+                    e,
+                    measures,
+                ));
             }
         }
         let acted = Instant::now();
@@ -429,7 +571,10 @@ impl Grader<'_> {
         }
         if let Some(m) = &c.measure {
             let from = if c.actions.is_empty() { started } else { acted };
-            measures.insert(m.clone(), (from.elapsed().as_secs_f64() * 10.0).round() / 10.0);
+            measures.insert(
+                m.clone(),
+                (from.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            );
         }
         Ok((expected.join("; "), seen.join("; "), measures))
     }
@@ -444,11 +589,19 @@ impl Grader<'_> {
             loop {
                 let s = env.probe(e).await;
                 if s.ok == e.not {
-                    return (false, format!("after {:.1}s: {}", start.elapsed().as_secs_f64(), s.seen), start.elapsed().as_secs_f64());
+                    return (
+                        false,
+                        format!("after {:.1}s: {}", start.elapsed().as_secs_f64(), s.seen),
+                        start.elapsed().as_secs_f64(),
+                    );
                 }
                 last = s.seen;
                 if start.elapsed() >= window {
-                    return (true, format!("held for {h}: {last}"), start.elapsed().as_secs_f64());
+                    return (
+                        true,
+                        format!("held for {h}: {last}"),
+                        start.elapsed().as_secs_f64(),
+                    );
                 }
                 tokio::time::sleep(every.min(window.saturating_sub(start.elapsed()))).await;
             }
@@ -462,13 +615,29 @@ impl Grader<'_> {
             if start.elapsed() >= within {
                 return (false, s.seen, start.elapsed().as_secs_f64());
             }
-            tokio::time::sleep(every.min(within.saturating_sub(start.elapsed()).max(Duration::from_millis(50)))).await;
+            tokio::time::sleep(
+                every.min(
+                    within
+                        .saturating_sub(start.elapsed())
+                        .max(Duration::from_millis(50)),
+                ),
+            )
+            .await;
         }
     }
 
-    async fn act(&self, a: &ActionDef, env: &ProbeEnv<'_>, undo: &mut Vec<Undo>) -> Result<(), String> {
+    async fn act(
+        &self,
+        a: &ActionDef,
+        env: &ProbeEnv<'_>,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), String> {
         let cid = |svc: &str| -> Result<String, String> {
-            self.session.containers.get(svc).cloned().ok_or_else(|| format!("no service `{svc}`"))
+            self.session
+                .containers
+                .get(svc)
+                .cloned()
+                .ok_or_else(|| format!("no service `{svc}`"))
         };
         let e = |r: Result<(), crate::backend::EngineError>| r.map_err(|e| e.to_string());
         if let Some(cmd) = &a.exec {
@@ -477,10 +646,19 @@ impl Grader<'_> {
             let out = env.exec(svc, cmd, a.user.as_deref(), timeout, None).await?;
             let ok = a.ok_exit.clone().unwrap_or_else(|| vec![0]);
             if out.timed_out {
-                return Err(format!("`{}` in {svc} did not finish within {}s", excerpt(cmd), timeout.as_secs()));
+                return Err(format!(
+                    "`{}` in {svc} did not finish within {}s",
+                    excerpt(cmd),
+                    timeout.as_secs()
+                ));
             }
             if !ok.contains(&out.exit_code) {
-                return Err(format!("`{}` in {svc} exited {}: {}", excerpt(cmd), out.exit_code, excerpt(&format!("{}{}", out.stdout, out.stderr))));
+                return Err(format!(
+                    "`{}` in {svc} exited {}: {}",
+                    excerpt(cmd),
+                    out.exit_code,
+                    excerpt(&format!("{}{}", out.stdout, out.stderr))
+                ));
             }
             return Ok(());
         }
@@ -493,7 +671,10 @@ impl Grader<'_> {
             let id = cid(s)?;
             let st = self.engine.inspect(&id).await.map_err(|e| e.to_string())?;
             if st.running {
-                e(self.engine.kill(&id, a.signal.as_deref().unwrap_or("KILL")).await)?;
+                e(self
+                    .engine
+                    .kill(&id, a.signal.as_deref().unwrap_or("KILL"))
+                    .await)?;
             }
             undo.push(Undo::Start(s.clone()));
             return Ok(());
@@ -513,32 +694,59 @@ impl Grader<'_> {
             return e(self.engine.unpause(&cid(s)?).await);
         }
         if let Some(s) = &a.disconnect {
-            let net = format!("opslab-{}-{}", self.session.id, a.network.as_deref().unwrap_or("lab"));
+            let net = format!(
+                "opslab-{}-{}",
+                self.session.id,
+                a.network.as_deref().unwrap_or("lab")
+            );
             e(self.engine.disconnect(&cid(s)?, &net).await)?;
             undo.push(Undo::Connect(s.clone(), net));
             return Ok(());
         }
         if let Some(s) = &a.connect {
-            let net = format!("opslab-{}-{}", self.session.id, a.network.as_deref().unwrap_or("lab"));
-            return e(self.engine.connect_network(&cid(s)?, &net, vec![s.clone()]).await);
+            let net = format!(
+                "opslab-{}-{}",
+                self.session.id,
+                a.network.as_deref().unwrap_or("lab")
+            );
+            return e(self
+                .engine
+                .connect_network(&cid(s)?, &net, vec![s.clone()])
+                .await);
         }
         if let Some(file) = &a.copy {
             let svc = a.service.as_deref().unwrap_or(GRADER);
             let path = self.lab.dir.join(file);
-            let text = std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| format!("{}: {err}", path.display()))?;
             let body = render::render(&text, &self.session.context())?;
-            let mode = a.mode.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o644);
+            let mode = a
+                .mode
+                .as_deref()
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .unwrap_or(0o644);
             let to = a.to.clone().unwrap_or_default();
             let mut b = tar::Builder::new(Vec::new());
             let mut h = tar::Header::new_gnu();
             h.set_size(body.len() as u64);
             h.set_mode(mode);
             h.set_cksum();
-            b.append_data(&mut h, to.trim_start_matches('/'), body.as_bytes()).map_err(|e| e.to_string())?;
+            b.append_data(&mut h, to.trim_start_matches('/'), body.as_bytes())
+                .map_err(|e| e.to_string())?;
             let tar = b.into_inner().map_err(|e| e.to_string())?;
-            self.engine.upload(&cid(svc)?, "/", tar).await.map_err(|e| e.to_string())?;
+            self.engine
+                .upload(&cid(svc)?, "/", tar)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Some(o) = &a.owner {
-                env.exec(svc, &format!("chown {o} '{to}'"), None, Duration::from_secs(10), None).await?;
+                env.exec(
+                    svc,
+                    &format!("chown {o} '{to}'"),
+                    None,
+                    Duration::from_secs(10),
+                    None,
+                )
+                .await?;
             }
             return Ok(());
         }
@@ -549,7 +757,13 @@ impl Grader<'_> {
         Err("the action names no kind".into())
     }
 
-    async fn restore(&self, c: &Check, ctx: &tera::Context, env: &ProbeEnv<'_>, undo: Vec<Undo>) -> Vec<String> {
+    async fn restore(
+        &self,
+        c: &Check,
+        ctx: &tera::Context,
+        env: &ProbeEnv<'_>,
+        undo: Vec<Undo>,
+    ) -> Vec<String> {
         let mut errors = Vec::new();
         let mut restarted = BTreeSet::new();
         for u in undo.into_iter().rev() {
@@ -566,7 +780,11 @@ impl Grader<'_> {
                     None => Ok(()),
                 },
                 Undo::Connect(s, net) => match self.session.containers.get(s) {
-                    Some(id) => self.engine.connect_network(id, net, vec![s.clone()]).await.map_err(|e| e.to_string()),
+                    Some(id) => self
+                        .engine
+                        .connect_network(id, net, vec![s.clone()])
+                        .await
+                        .map_err(|e| e.to_string()),
                     None => Ok(()),
                 },
             };

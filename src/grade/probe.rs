@@ -59,29 +59,56 @@ pub struct HttpAnswer {
 
 impl ProbeEnv<'_> {
     fn container(&self, svc: &str) -> Result<&str, String> {
-        self.containers.get(svc).map(String::as_str).ok_or_else(|| format!("no service `{svc}`"))
+        self.containers
+            .get(svc)
+            .map(String::as_str)
+            .ok_or_else(|| format!("no service `{svc}`"))
     }
 
     /// Runs a command in a container; Err(text) when it cannot even be run.
-    pub async fn exec(&self, svc: &str, cmd: &str, user: Option<&str>, timeout: Duration, stdin: Option<Vec<u8>>) -> Result<crate::backend::ExecOutput, String> {
+    pub async fn exec(
+        &self,
+        svc: &str,
+        cmd: &str,
+        user: Option<&str>,
+        timeout: Duration,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<crate::backend::ExecOutput, String> {
         let cid = self.container(svc)?;
         let st = self.engine.inspect(cid).await.map_err(|e| e.to_string())?;
         if !st.running || st.paused {
             return Err(format!("service `{svc}` is not running ({})", st.status));
         }
         self.engine
-            .exec(cid, vec!["sh".into(), "-c".into(), cmd.into()], user, timeout, stdin)
+            .exec(
+                cid,
+                vec!["sh".into(), "-c".into(), cmd.into()],
+                user,
+                timeout,
+                stdin,
+            )
             .await
             .map_err(|e| e.to_string())
     }
 
     /// An HTTP request to a lab service: from the host over the published loopback port when
     /// there is one, else from the grader container.
-    pub async fn http(&self, method: &str, url: &str, body: Option<&str>, headers: &BTreeMap<String, String>, timeout: Duration) -> Result<HttpAnswer, String> {
-        let (svc, port, path) = split_url(url).ok_or_else(|| format!("`{url}` is not an http://service:port/path URL"))?;
+    pub async fn http(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+        headers: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<HttpAnswer, String> {
+        let (svc, port, path) = split_url(url)
+            .ok_or_else(|| format!("`{url}` is not an http://service:port/path URL"))?;
         if let Some(hp) = self.ports.get(&svc).and_then(|m| m.get(&port)) {
             let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
-            let mut req = self.http.request(m, format!("http://127.0.0.1:{hp}{path}")).timeout(timeout);
+            let mut req = self
+                .http
+                .request(m, format!("http://127.0.0.1:{hp}{path}"))
+                .timeout(timeout);
             for (k, v) in headers {
                 req = req.header(k, v);
             }
@@ -93,19 +120,44 @@ impl ProbeEnv<'_> {
             let headers = r
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_lowercase(), v.to_str().unwrap_or("").to_string()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_lowercase(),
+                        v.to_str().unwrap_or("").to_string(),
+                    )
+                })
                 .collect();
             let body = r.text().await.map_err(|e| e.to_string())?;
-            return Ok(HttpAnswer { status, headers, body });
+            return Ok(HttpAnswer {
+                status,
+                headers,
+                body,
+            });
         }
-        let mut cmd = format!("opslab-probe http {} '{}' {}", method, url.replace('\'', "%27"), timeout.as_secs_f64());
+        let mut cmd = format!(
+            "opslab-probe http {} '{}' {}",
+            method,
+            url.replace('\'', "%27"),
+            timeout.as_secs_f64()
+        );
         for (k, v) in headers {
-            cmd.push_str(&format!(" '{}: {}'", k.replace('\'', ""), v.replace('\'', "")));
+            cmd.push_str(&format!(
+                " '{}: {}'",
+                k.replace('\'', ""),
+                v.replace('\'', "")
+            ));
         }
         let out = self
-            .exec(crate::session::GRADER, &cmd, None, timeout + Duration::from_secs(5), body.map(|b| b.as_bytes().to_vec()))
+            .exec(
+                crate::session::GRADER,
+                &cmd,
+                None,
+                timeout + Duration::from_secs(5),
+                body.map(|b| b.as_bytes().to_vec()),
+            )
             .await?;
-        let v: Value = serde_json::from_str(out.stdout.trim()).map_err(|_| format!("probe failed: {}{}", out.stdout, out.stderr))?;
+        let v: Value = serde_json::from_str(out.stdout.trim())
+            .map_err(|_| format!("probe failed: {}{}", out.stdout, out.stderr))?;
         if let Some(e) = v.get("error").and_then(Value::as_str) {
             return Err(e.to_string());
         }
@@ -114,14 +166,24 @@ impl ProbeEnv<'_> {
             headers: v
                 .get("headers")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
                 .unwrap_or_default(),
-            body: v.get("body").and_then(Value::as_str).unwrap_or("").to_string(),
+            body: v
+                .get("body")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         })
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, String> {
-        let a = self.http("GET", url, None, &BTreeMap::new(), Duration::from_secs(10)).await?;
+        let a = self
+            .http("GET", url, None, &BTreeMap::new(), Duration::from_secs(10))
+            .await?;
         if a.status != 200 {
             return Err(format!("{url} answered {}: {}", a.status, excerpt(&a.body)));
         }
@@ -156,7 +218,10 @@ impl ProbeEnv<'_> {
                         }
                     }
                     if let Some(r) = &e.stdout_regex {
-                        if !regex::Regex::new(r).map(|re| re.is_match(&out.stdout)).unwrap_or(false) {
+                        if !regex::Regex::new(r)
+                            .map(|re| re.is_match(&out.stdout))
+                            .unwrap_or(false)
+                        {
                             problems.push(format!("stdout does not match /{r}/"));
                         }
                     }
@@ -165,7 +230,11 @@ impl ProbeEnv<'_> {
                             problems.push(format!("stderr lacks `{c}`"));
                         }
                     }
-                    let text = format!("exit {}; output: {}", out.exit_code, excerpt(&format!("{}{}", out.stdout, out.stderr)));
+                    let text = format!(
+                        "exit {}; output: {}",
+                        out.exit_code,
+                        excerpt(&format!("{}{}", out.stdout, out.stderr))
+                    );
                     if problems.is_empty() {
                         seen(true, text)
                     } else {
@@ -206,15 +275,34 @@ impl ProbeEnv<'_> {
                             problems.push(format!("image is {}", st.image));
                         }
                     }
-                    let text = format!("{} ({}), health {}, {} restarts", st.status, st.image, st.health, st.restart_count);
-                    seen(problems.is_empty(), if problems.is_empty() { text } else { problems.join(", ") })
+                    let text = format!(
+                        "{} ({}), health {}, {} restarts",
+                        st.status, st.image, st.health, st.restart_count
+                    );
+                    seen(
+                        problems.is_empty(),
+                        if problems.is_empty() {
+                            text
+                        } else {
+                            problems.join(", ")
+                        },
+                    )
                 }
             };
         }
         if let Some(port) = e.port {
             let svc = e.service.clone().unwrap_or_default();
             let cmd = format!("opslab-probe port '{svc}' {port} 3");
-            return match self.exec(crate::session::GRADER, &cmd, None, Duration::from_secs(10), None).await {
+            return match self
+                .exec(
+                    crate::session::GRADER,
+                    &cmd,
+                    None,
+                    Duration::from_secs(10),
+                    None,
+                )
+                .await
+            {
                 Err(s) => seen(false, s),
                 Ok(out) => {
                     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null);
@@ -223,7 +311,12 @@ impl ProbeEnv<'_> {
                     let text = if open {
                         format!("{svc}:{port} accepts connections")
                     } else {
-                        format!("{svc}:{port} refuses ({})", v.get("error").and_then(Value::as_str).unwrap_or("no answer"))
+                        format!(
+                            "{svc}:{port} refuses ({})",
+                            v.get("error")
+                                .and_then(Value::as_str)
+                                .unwrap_or("no answer")
+                        )
                     };
                     seen(open == want, text)
                 }
@@ -239,11 +332,18 @@ impl ProbeEnv<'_> {
                 Ok(text) => {
                     let hit = text.lines().find(|l| {
                         e.contains.as_deref().is_some_and(|c| l.contains(c))
-                            || e.regex.as_deref().is_some_and(|r| regex::Regex::new(r).map(|re| re.is_match(l)).unwrap_or(false))
+                            || e.regex.as_deref().is_some_and(|r| {
+                                regex::Regex::new(r)
+                                    .map(|re| re.is_match(l))
+                                    .unwrap_or(false)
+                            })
                     });
                     match hit {
                         Some(l) => seen(true, format!("log line: {}", excerpt(l))),
-                        None => seen(false, format!("no such line among {} new log lines", text.lines().count())),
+                        None => seen(
+                            false,
+                            format!("no such line among {} new log lines", text.lines().count()),
+                        ),
                     }
                 }
             };
@@ -263,7 +363,10 @@ impl ProbeEnv<'_> {
     async fn probe_http(&self, e: &ExpectDef, url: &str, timeout: Duration) -> Seen {
         let method = e.method.as_deref().unwrap_or("GET").to_uppercase();
         let headers = e.headers.clone().unwrap_or_default();
-        let a = match self.http(&method, url, e.body.as_deref(), &headers, timeout).await {
+        let a = match self
+            .http(&method, url, e.body.as_deref(), &headers, timeout)
+            .await
+        {
             Ok(a) => a,
             Err(s) => return seen(false, format!("{method} {url}: {s}")),
         };
@@ -271,8 +374,14 @@ impl ProbeEnv<'_> {
         let want_status: Vec<u16> = match &e.status {
             None => vec![200],
             Some(toml::Value::Integer(i)) => vec![*i as u16],
-            Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_integer()).map(|i| i as u16).collect(),
-            Some(toml::Value::String(s)) => s.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_integer())
+                .map(|i| i as u16)
+                .collect(),
+            Some(toml::Value::String(s)) => {
+                s.split(',').filter_map(|x| x.trim().parse().ok()).collect()
+            }
             Some(_) => vec![200],
         };
         if !want_status.contains(&a.status) {
@@ -284,7 +393,10 @@ impl ProbeEnv<'_> {
             }
         }
         if let Some(r) = &e.regex {
-            if !regex::Regex::new(r).map(|re| re.is_match(&a.body)).unwrap_or(false) {
+            if !regex::Regex::new(r)
+                .map(|re| re.is_match(&a.body))
+                .unwrap_or(false)
+            {
                 problems.push(format!("body does not match /{r}/"));
             }
         }
@@ -296,7 +408,11 @@ impl ProbeEnv<'_> {
             }
         }
         if let Some(h) = &e.header {
-            let got = a.headers.get(&h.name.to_lowercase()).cloned().unwrap_or_default();
+            let got = a
+                .headers
+                .get(&h.name.to_lowercase())
+                .cloned()
+                .unwrap_or_default();
             if !got.contains(h.contains.as_str()) {
                 problems.push(format!("header {} is `{got}`", h.name));
             }
@@ -318,15 +434,21 @@ impl ProbeEnv<'_> {
         let want_exists = e.exists.unwrap_or(true);
         let tar = match self.engine.download(cid, path).await {
             Ok(t) => t,
-            Err(err) if err.is_not_found() => return seen(!want_exists, format!("{path} does not exist in {svc}")),
+            Err(err) if err.is_not_found() => {
+                return seen(!want_exists, format!("{path} does not exist in {svc}"))
+            }
             Err(err) => return seen(false, err.to_string()),
         };
         if !want_exists {
             return seen(false, format!("{path} exists in {svc}"));
         }
         let mut archive = tar::Archive::new(tar.as_slice());
-        let Ok(mut entries) = archive.entries() else { return seen(false, "unreadable archive") };
-        let Some(Ok(mut entry)) = entries.next() else { return seen(false, format!("{path} is empty")) };
+        let Ok(mut entries) = archive.entries() else {
+            return seen(false, "unreadable archive");
+        };
+        let Some(Ok(mut entry)) = entries.next() else {
+            return seen(false, format!("{path} is empty"));
+        };
         let header = entry.header().clone();
         let mode = header.mode().unwrap_or(0) & 0o7777;
         let uid = header.uid().unwrap_or(0);
@@ -339,7 +461,10 @@ impl ProbeEnv<'_> {
             }
         }
         if let Some(r) = &e.regex {
-            if !regex::Regex::new(r).map(|re| re.is_match(&content)).unwrap_or(false) {
+            if !regex::Regex::new(r)
+                .map(|re| re.is_match(&content))
+                .unwrap_or(false)
+            {
                 problems.push(format!("content does not match /{r}/"));
             }
         }
@@ -351,10 +476,17 @@ impl ProbeEnv<'_> {
         if let Some(o) = &e.owner {
             let name = self.user_name(cid, uid).await;
             if name.as_deref() != Some(o.as_str()) && o != &uid.to_string() {
-                problems.push(format!("owner is {}", name.unwrap_or_else(|| uid.to_string())));
+                problems.push(format!(
+                    "owner is {}",
+                    name.unwrap_or_else(|| uid.to_string())
+                ));
             }
         }
-        let text = format!("{path}: mode {mode:04o}, uid {uid}, {} bytes: {}", content.len(), excerpt(&content));
+        let text = format!(
+            "{path}: mode {mode:04o}, uid {uid}, {} bytes: {}",
+            content.len(),
+            excerpt(&content)
+        );
         if problems.is_empty() {
             seen(true, text)
         } else {
@@ -377,7 +509,11 @@ impl ProbeEnv<'_> {
 
     async fn probe_prometheus(&self, e: &ExpectDef, q: &str) -> Seen {
         let svc = e.service.as_deref().unwrap_or("prometheus");
-        let url = format!("http://{svc}:{}/api/v1/query?query={}", e.port.unwrap_or(9090), urlencode(q));
+        let url = format!(
+            "http://{svc}:{}/api/v1/query?query={}",
+            e.port.unwrap_or(9090),
+            urlencode(q)
+        );
         let v = match self.get_json(&url).await {
             Ok(v) => v,
             Err(s) => return seen(false, s),
@@ -390,17 +526,28 @@ impl ProbeEnv<'_> {
                 .and_then(|r| r.pointer("/value/1"))
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok()),
-            Some("scalar") => result.pointer("/1").and_then(Value::as_str).and_then(|s| s.parse().ok()),
+            Some("scalar") => result
+                .pointer("/1")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok()),
             _ => None,
         };
         let count = result.as_array().map(Vec::len).unwrap_or(0);
         if let Some(want_empty) = e.empty {
-            return seen((count == 0) == want_empty, format!("`{q}` returned {count} series"));
+            return seen(
+                (count == 0) == want_empty,
+                format!("`{q}` returned {count} series"),
+            );
         }
-        let Some(x) = value else { return seen(false, format!("`{q}` returned no value")) };
+        let Some(x) = value else {
+            return seen(false, format!("`{q}` returned no value"));
+        };
         let mut ok = true;
         if let Some(eq) = &e.equals {
-            ok &= eq.as_float().or(eq.as_integer().map(|i| i as f64)).is_some_and(|w| (w - x).abs() < 1e-9);
+            ok &= eq
+                .as_float()
+                .or(eq.as_integer().map(|i| i as f64))
+                .is_some_and(|w| (w - x).abs() < 1e-9);
         }
         if let Some(a) = e.above {
             ok &= x > a;
@@ -426,17 +573,26 @@ impl ProbeEnv<'_> {
             .map(|a| {
                 format!(
                     "{}({})",
-                    a.pointer("/labels/alertname").and_then(Value::as_str).unwrap_or("?"),
-                    a.pointer("/status/state").and_then(Value::as_str).unwrap_or("?")
+                    a.pointer("/labels/alertname")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    a.pointer("/status/state")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
                 )
             })
             .collect();
         let hit = alerts.iter().any(|a| {
             a.pointer("/labels/alertname").and_then(Value::as_str) == Some(name)
                 && a.pointer("/status/state").and_then(Value::as_str) == Some(want_state)
-                && labels.iter().all(|(k, v)| a.pointer(&format!("/labels/{k}")).and_then(Value::as_str) == Some(v.as_str()))
+                && labels.iter().all(|(k, v)| {
+                    a.pointer(&format!("/labels/{k}")).and_then(Value::as_str) == Some(v.as_str())
+                })
         });
-        seen(hit, format!("alerts in Alertmanager: [{}]", names.join(", ")))
+        seen(
+            hit,
+            format!("alerts in Alertmanager: [{}]", names.join(", ")),
+        )
     }
 
     async fn probe_inbox(&self, e: &ExpectDef, svc: &str) -> Seen {
@@ -448,11 +604,21 @@ impl ProbeEnv<'_> {
         let senders: Option<Vec<String>> = match &e.from {
             None => None,
             Some(from) => match self.container(from) {
-                Ok(cid) => Some(self.engine.inspect(cid).await.map(|s| s.ips).unwrap_or_default()),
+                Ok(cid) => Some(
+                    self.engine
+                        .inspect(cid)
+                        .await
+                        .map(|s| s.ips)
+                        .unwrap_or_default(),
+                ),
                 Err(s) => return seen(false, s),
             },
         };
-        let since = if e.since_check.unwrap_or(true) { self.check_started } else { 0.0 };
+        let since = if e.since_check.unwrap_or(true) {
+            self.check_started
+        } else {
+            0.0
+        };
         let labels = e.labels.clone().unwrap_or_default();
         let all = v.as_array().cloned().unwrap_or_default();
         let mut considered = 0;
@@ -476,22 +642,35 @@ impl ProbeEnv<'_> {
                     continue;
                 }
             }
-            let alerts = p.get("alerts").and_then(Value::as_array).cloned().unwrap_or_default();
+            let alerts = p
+                .get("alerts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let alert_ok = alerts.iter().any(|a| {
-                e.alertname
-                    .as_deref()
-                    .is_none_or(|name| a.pointer("/labels/alertname").and_then(Value::as_str) == Some(name))
-                    && labels.iter().all(|(k, v)| a.pointer(&format!("/labels/{k}")).and_then(Value::as_str) == Some(v.as_str()))
-                    && e.status.as_ref().and_then(|s| s.as_str()).is_none_or(|s| a.get("status").and_then(Value::as_str).is_none_or(|x| x == s))
+                e.alertname.as_deref().is_none_or(|name| {
+                    a.pointer("/labels/alertname").and_then(Value::as_str) == Some(name)
+                }) && labels.iter().all(|(k, v)| {
+                    a.pointer(&format!("/labels/{k}")).and_then(Value::as_str) == Some(v.as_str())
+                }) && e.status.as_ref().and_then(|s| s.as_str()).is_none_or(|s| {
+                    a.get("status")
+                        .and_then(Value::as_str)
+                        .is_none_or(|x| x == s)
+                })
             });
             if alert_ok {
                 matching += 1;
             }
         }
         let want = e.count_min.unwrap_or(1).max(1) as usize;
-        let mut text = format!("{matching} matching of {considered} notification(s) received since the check began");
+        let mut text = format!(
+            "{matching} matching of {considered} notification(s) received since the check began"
+        );
         if foreign > 0 {
-            text.push_str(&format!(", {foreign} not sent by {}", e.from.as_deref().unwrap_or("?")));
+            text.push_str(&format!(
+                ", {foreign} not sent by {}",
+                e.from.as_deref().unwrap_or("?")
+            ));
         }
         seen(matching >= want, text)
     }
@@ -503,14 +682,16 @@ fn json_equals(got: &Value, want: &toml::Value) -> bool {
         (Value::Number(a), toml::Value::Integer(b)) => a.as_f64() == Some(*b as f64),
         (Value::Number(a), toml::Value::Float(b)) => a.as_f64() == Some(*b),
         (Value::Bool(a), toml::Value::Boolean(b)) => a == b,
-        (a, b) => a.to_string() == b.to_string(),
+        (a, b) => *a.to_string() == b.to_string(),
     }
 }
 
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -543,8 +724,14 @@ mod tests {
 
     #[test]
     fn splits_service_urls() {
-        assert_eq!(split_url("http://app:8080/version"), Some(("app".into(), 8080, "/version".into())));
-        assert_eq!(split_url("http://web"), Some(("web".into(), 80, "/".into())));
+        assert_eq!(
+            split_url("http://app:8080/version"),
+            Some(("app".into(), 8080, "/version".into()))
+        );
+        assert_eq!(
+            split_url("http://web"),
+            Some(("web".into(), 80, "/".into()))
+        );
         assert_eq!(split_url("ftp://x"), None);
     }
 

@@ -166,7 +166,9 @@ impl Lab {
                 column: 0,
                 field: "lab.toml".into(),
                 message: format!("cannot read: {e}"),
-                hint: Some("a lab is a folder holding lab.toml; `opslab list` shows the labs".into()),
+                hint: Some(
+                    "a lab is a folder holding lab.toml; `opslab list` shows the labs".into(),
+                ),
             }])
         })?;
         let map = SourceMap::new(&file, &text);
@@ -187,12 +189,19 @@ impl Lab {
                         let mut d = map.at(
                             m.span(),
                             format!("check.{}.use", c.get_ref().id.get_ref()),
-                            format!("no grader module `{}` in {}", m.get_ref(), project.graders_dir().display()),
+                            format!(
+                                "no grader module `{}` in {}",
+                                m.get_ref(),
+                                project.graders_dir().display()
+                            ),
                         );
-                        d.hint = Some(match diagnostic::closest(m.get_ref(), known.iter().map(String::as_str)) {
-                            Some(k) => format!("did you mean `{k}`?"),
-                            None => format!("known modules: {}", known.join(", ")),
-                        });
+                        d.hint = Some(
+                            match diagnostic::closest(m.get_ref(), known.iter().map(String::as_str))
+                            {
+                                Some(k) => format!("did you mean `{k}`?"),
+                                None => format!("known modules: {}", known.join(", ")),
+                            },
+                        );
                         diags.push(d);
                     }
                     Err(mut e) => diags.append(&mut e.0),
@@ -228,7 +237,9 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
         let field = field_at(text, span.start);
         let mut d = map.at(span, field, message.clone());
         if message.contains("unknown field") {
-            d.hint = Some("remove the key or fix its spelling; the expected keys are listed above".into());
+            d.hint = Some(
+                "remove the key or fix its spelling; the expected keys are listed above".into(),
+            );
         } else if message.contains("invalid type") {
             d.hint = Some("see docs/LAB_FORMAT.md for the type this key takes".into());
         } else if message.contains("missing field") {
@@ -246,7 +257,8 @@ fn field_at(text: &str, offset: usize) -> String {
         .rev()
         .find_map(|l| {
             let t = l.trim();
-            t.starts_with('[').then(|| t.trim_matches(|c| c == '[' || c == ']').to_string())
+            t.starts_with('[')
+                .then(|| t.trim_matches(|c| c == '[' || c == ']').to_string())
         })
         .unwrap_or_default();
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -278,14 +290,18 @@ fn load_module(project: &Project, name: &str) -> Result<Option<(ModuleFile, Path
         return Err(LabErrors(vec![map.at(
             m.module.name.span(),
             "module.name",
-            format!("the module in {name}.toml is named `{}`", m.module.name.get_ref()),
+            format!(
+                "the module in {name}.toml is named `{}`",
+                m.module.name.get_ref()
+            ),
         )]));
     }
     Ok(Some((m, path)))
 }
 
 fn resolve_check(c: &CheckDef, modules: &BTreeMap<String, (ModuleFile, PathBuf)>) -> Check {
-    let unspan = |v: &[toml::Spanned<ActionDef>]| v.iter().map(|a| a.get_ref().clone()).collect::<Vec<_>>();
+    let unspan =
+        |v: &[toml::Spanned<ActionDef>]| v.iter().map(|a| a.get_ref().clone()).collect::<Vec<_>>();
     let mut check = Check {
         id: c.id.get_ref().clone(),
         title: c.title.clone(),
@@ -307,10 +323,16 @@ fn resolve_check(c: &CheckDef, modules: &BTreeMap<String, (ModuleFile, PathBuf)>
     if let Some(name) = &check.module {
         if let Some((m, _)) = modules.get(name) {
             for (k, v) in &m.module.defaults {
-                check.with.insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
+                check
+                    .with
+                    .insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
             }
             check.actions = [unspan(&m.actions), check.actions].concat();
-            check.expect = [m.expect.iter().map(|e| e.get_ref().clone()).collect(), check.expect].concat();
+            check.expect = [
+                m.expect.iter().map(|e| e.get_ref().clone()).collect(),
+                check.expect,
+            ]
+            .concat();
             check.restore = [unspan(&m.restore), check.restore].concat();
             if check.measure.is_none() {
                 check.measure = m.measure.clone();
@@ -318,7 +340,9 @@ fn resolve_check(c: &CheckDef, modules: &BTreeMap<String, (ModuleFile, PathBuf)>
         }
     }
     for (k, v) in &c.with {
-        check.with.insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
+        check
+            .with
+            .insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
     }
     check
 }
@@ -331,7 +355,12 @@ fn hash_lab(dir: &Path, modules: &BTreeMap<String, (ModuleFile, PathBuf)>) -> St
     files.extend(modules.values().map(|(_, p)| p.clone()));
     files.sort();
     for f in files {
-        h.update(f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().as_bytes());
+        h.update(
+            f.strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update([0]);
         h.update(std::fs::read(&f).unwrap_or_default());
         h.update([0]);

@@ -56,7 +56,10 @@ impl<'de> Deserialize<'de> for ParamList {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a table of parameters")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParamList, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ParamList, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry()? {
                     out.push((k, v));

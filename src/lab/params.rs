@@ -47,12 +47,7 @@ fn stream(lab: &str, trainee: &str, seed: u64, name: &str) -> ChaCha8Rng {
     ChaCha8Rng::from_seed(digest)
 }
 
-pub fn draw(
-    specs: &ParamList,
-    lab: &str,
-    trainee: &str,
-    seed: u64,
-) -> Result<Params, ParamError> {
+pub fn draw(specs: &ParamList, lab: &str, trainee: &str, seed: u64) -> Result<Params, ParamError> {
     let mut out = Params::default();
     for (name, spec) in &specs.0 {
         let name_s = name.get_ref().clone();

@@ -18,7 +18,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, span: std::ops::Range<usize>, field: impl Into<String>, msg: impl Into<String>) -> &mut Diagnostic {
+    fn err(
+        &mut self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.diags.push(self.map.at(span, field, msg));
         let last = self.diags.len() - 1;
         &mut self.diags[last]
@@ -26,7 +31,8 @@ impl Ctx<'_> {
 }
 
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"2m\""))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. \"30s\", \"2m\""))
 }
 
 pub fn parse_memory(s: &str) -> Result<i64, String> {
@@ -55,7 +61,11 @@ pub fn validate(
         dir,
         map,
         diags: Vec::new(),
-        services: def.service.iter().map(|s| s.get_ref().name.get_ref().clone()).collect(),
+        services: def
+            .service
+            .iter()
+            .map(|s| s.get_ref().name.get_ref().clone())
+            .collect(),
     };
     let lab = &def.lab;
 
@@ -66,16 +76,36 @@ pub fn validate(
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
         .unwrap_or_default();
     if lab.id.get_ref() != &folder {
-        cx.err(lab.id.span(), "lab.id", format!("the lab id `{}` differs from its folder `{folder}`", lab.id.get_ref()))
-            .hint = Some(format!("set id = \"{folder}\" or rename the folder"));
+        cx.err(
+            lab.id.span(),
+            "lab.id",
+            format!(
+                "the lab id `{}` differs from its folder `{folder}`",
+                lab.id.get_ref()
+            ),
+        )
+        .hint = Some(format!("set id = \"{folder}\" or rename the folder"));
     }
-    if !lab.id.get_ref().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        cx.err(lab.id.span(), "lab.id", "a lab id is lowercase letters, digits and dashes");
+    if !lab
+        .id
+        .get_ref()
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        cx.err(
+            lab.id.span(),
+            "lab.id",
+            "a lab id is lowercase letters, digits and dashes",
+        );
     }
     check_competences(&mut cx, "lab.competences", &lab.competences);
     if !(1..=100).contains(lab.pass.get_ref()) {
-        cx.err(lab.pass.span(), "lab.pass", format!("the pass mark is a percentage, got {}", lab.pass.get_ref()))
-            .hint = Some("use a number from 1 to 100".into());
+        cx.err(
+            lab.pass.span(),
+            "lab.pass",
+            format!("the pass mark is a percentage, got {}", lab.pass.get_ref()),
+        )
+        .hint = Some("use a number from 1 to 100".into());
     }
     if let Some(d) = &lab.duration {
         if let Err(e) = parse_duration(d.get_ref()) {
@@ -106,14 +136,21 @@ pub fn validate(
     };
     let mut ctx = sample.to_context();
     ctx.insert("lab", &serde_json::json!({ "id": lab.id.get_ref() }));
-    ctx.insert("session", &serde_json::json!({ "id": "validate", "trainee": "validate" }));
+    ctx.insert(
+        "session",
+        &serde_json::json!({ "id": "validate", "trainee": "validate" }),
+    );
 
     // [[network]]
     let mut nets = BTreeSet::new();
     for n in &def.network {
         let name = n.get_ref().name.get_ref();
         if !nets.insert(name.clone()) {
-            cx.err(n.get_ref().name.span(), "network.name", format!("network `{name}` is declared twice"));
+            cx.err(
+                n.get_ref().name.span(),
+                "network.name",
+                format!("network `{name}` is declared twice"),
+            );
         }
     }
     if nets.is_empty() {
@@ -129,19 +166,40 @@ pub fn validate(
         let name = svc.name.get_ref();
         let f = |k: &str| format!("service.{name}.{k}");
         if !seen.insert(name.clone()) {
-            cx.err(svc.name.span(), f("name"), format!("service `{name}` is declared twice"))
-                .hint = Some("service names are unique in a lab".into());
+            cx.err(
+                svc.name.span(),
+                f("name"),
+                format!("service `{name}` is declared twice"),
+            )
+            .hint = Some("service names are unique in a lab".into());
         }
-        if name == "grader" || name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            cx.err(svc.name.span(), f("name"), format!("`{name}` cannot be a service name"))
-                .hint = Some("letters, digits and dashes; `grader` is opslab's own".into());
+        if name == "grader"
+            || name.is_empty()
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            cx.err(
+                svc.name.span(),
+                f("name"),
+                format!("`{name}` cannot be a service name"),
+            )
+            .hint = Some("letters, digits and dashes; `grader` is opslab's own".into());
         }
         if !images.iter().any(|i| i == svc.image.get_ref()) {
-            let d = cx.err(svc.image.span(), f("image"), format!("no image `{}` in {}", svc.image.get_ref(), project.images_dir().display()));
-            d.hint = Some(match closest(svc.image.get_ref(), images.iter().map(String::as_str)) {
-                Some(c) => format!("did you mean `{c}`?"),
-                None => format!("images: {}", images.join(", ")),
-            });
+            let d = cx.err(
+                svc.image.span(),
+                f("image"),
+                format!(
+                    "no image `{}` in {}",
+                    svc.image.get_ref(),
+                    project.images_dir().display()
+                ),
+            );
+            d.hint = Some(
+                match closest(svc.image.get_ref(), images.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("images: {}", images.join(", ")),
+                },
+            );
         }
         if svc.trainee {
             trainees += 1;
@@ -149,8 +207,15 @@ pub fn validate(
         if let Some(list) = &svc.networks {
             for n in list {
                 if !nets.contains(n.get_ref()) {
-                    cx.err(n.span(), f("networks"), format!("no network `{}` in this lab", n.get_ref()))
-                        .hint = Some(format!("declared networks: {}", nets.iter().cloned().collect::<Vec<_>>().join(", ")));
+                    cx.err(
+                        n.span(),
+                        f("networks"),
+                        format!("no network `{}` in this lab", n.get_ref()),
+                    )
+                    .hint = Some(format!(
+                        "declared networks: {}",
+                        nets.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
                 }
             }
         }
@@ -166,7 +231,11 @@ pub fn validate(
         }
         for (k, v) in &svc.env {
             if let Err(e) = render::render(v, &ctx) {
-                cx.err(s.span(), f(&format!("env.{k}")), format!("template error: {e}"));
+                cx.err(
+                    s.span(),
+                    f(&format!("env.{k}")),
+                    format!("template error: {e}"),
+                );
             }
         }
         for arg in svc.command.iter().flatten() {
@@ -181,27 +250,43 @@ pub fn validate(
             }
             if let Some(other) = &step.get_ref().service {
                 if !cx.services.contains(other) {
-                    cx.err(step.span(), f("setup.service"), format!("no service `{other}`"));
+                    cx.err(
+                        step.span(),
+                        f("setup.service"),
+                        format!("no service `{other}`"),
+                    );
                 }
             }
         }
     }
     if def.service.is_empty() {
-        cx.err(0..0, "service", "the lab has no service").hint = Some("add a [[service]] table".into());
+        cx.err(0..0, "service", "the lab has no service").hint =
+            Some("add a [[service]] table".into());
     } else if trainees != 1 {
         let span = def.service[0].span();
-        cx.err(span, "service.trainee", format!("exactly one service must have trainee = true, found {trainees}"))
-            .hint = Some("mark the workstation the trainee works in with trainee = true".into());
+        cx.err(
+            span,
+            "service.trainee",
+            format!("exactly one service must have trainee = true, found {trainees}"),
+        )
+        .hint = Some("mark the workstation the trainee works in with trainee = true".into());
     }
     if let Some(g) = &def.grader {
         check_files(&mut cx, &g.files, "grader.files", &ctx);
     }
 
     // [[check]]
-    let ids: Vec<String> = def.check.iter().map(|c| c.get_ref().id.get_ref().clone()).collect();
+    let ids: Vec<String> = def
+        .check
+        .iter()
+        .map(|c| c.get_ref().id.get_ref().clone())
+        .collect();
     let mut seen = BTreeSet::new();
     let mut check_ctx = ctx.clone();
-    check_ctx.insert("run", &serde_json::json!({ "token": "abcdefghijkl", "version": "1.2.3", "number": 1234 }));
+    check_ctx.insert(
+        "run",
+        &serde_json::json!({ "token": "abcdefghijkl", "version": "1.2.3", "number": 1234 }),
+    );
     let mut total = 0;
     for c in &def.check {
         let ch = c.get_ref();
@@ -209,20 +294,33 @@ pub fn validate(
         let f = |k: &str| format!("check.{id}.{k}");
         total += ch.points;
         if !seen.insert(id.clone()) {
-            cx.err(ch.id.span(), f("id"), format!("check `{id}` is declared twice"));
+            cx.err(
+                ch.id.span(),
+                f("id"),
+                format!("check `{id}` is declared twice"),
+            );
         }
         check_competences(&mut cx, &f("competences"), &ch.competences);
         for n in &ch.needs {
             if !ids.contains(n.get_ref()) {
                 let d = cx.err(n.span(), f("needs"), format!("no check `{}`", n.get_ref()));
-                d.hint = closest(n.get_ref(), ids.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`?"));
+                d.hint = closest(n.get_ref(), ids.iter().map(String::as_str))
+                    .map(|c| format!("did you mean `{c}`?"));
             } else if n.get_ref() == id {
                 cx.err(n.span(), f("needs"), "a check cannot need itself");
             }
         }
         if !ch.hints_fr.is_empty() && ch.hints_fr.len() != ch.hints.len() {
-            cx.err(c.span(), f("hints_fr"), format!("{} French hints for {} hints", ch.hints_fr.len(), ch.hints.len()))
-                .hint = Some("give each hint its translation, in the same order".into());
+            cx.err(
+                c.span(),
+                f("hints_fr"),
+                format!(
+                    "{} French hints for {} hints",
+                    ch.hints_fr.len(),
+                    ch.hints.len()
+                ),
+            )
+            .hint = Some("give each hint its translation, in the same order".into());
         }
         let mut cctx = check_ctx.clone();
         let mut with = serde_json::Map::new();
@@ -233,12 +331,17 @@ pub fn validate(
                 }
                 for p in &module.module.params {
                     if !with.contains_key(p) {
-                        cx.err(m.span(), f("with"), format!("module `{}` needs `{p}` in `with`", m.get_ref()))
-                            .hint = Some(format!("add with = {{ {p} = ... }}"));
+                        cx.err(
+                            m.span(),
+                            f("with"),
+                            format!("module `{}` needs `{p}` in `with`", m.get_ref()),
+                        )
+                        .hint = Some(format!("add with = {{ {p} = ... }}"));
                     }
                 }
                 cctx.insert("with", &with);
-                let mod_actions: Vec<_> = module.actions.iter().chain(module.restore.iter()).collect();
+                let mod_actions: Vec<_> =
+                    module.actions.iter().chain(module.restore.iter()).collect();
                 for a in mod_actions {
                     check_action(&mut cx, a, &f("use"), &cctx, true);
                 }
@@ -248,11 +351,22 @@ pub fn validate(
             }
         } else {
             if !ch.with.is_empty() {
-                cx.err(c.span(), f("with"), "`with` is only for checks that `use` a grader module");
+                cx.err(
+                    c.span(),
+                    f("with"),
+                    "`with` is only for checks that `use` a grader module",
+                );
             }
             if ch.expect.is_empty() {
-                cx.err(c.span(), f("expect"), "a check needs at least one expectation")
-                    .hint = Some("add expect = [{ http = \"...\", within = \"30s\" }] or use a grader module".into());
+                cx.err(
+                    c.span(),
+                    f("expect"),
+                    "a check needs at least one expectation",
+                )
+                .hint = Some(
+                    "add expect = [{ http = \"...\", within = \"30s\" }] or use a grader module"
+                        .into(),
+                );
             }
         }
         cctx.insert("with", &with);
@@ -264,7 +378,8 @@ pub fn validate(
         }
     }
     if def.check.is_empty() || total == 0 {
-        cx.err(0..0, "check", "the lab has no points to earn").hint = Some("add [[check]] tables with points".into());
+        cx.err(0..0, "check", "the lab has no points to earn").hint =
+            Some("add [[check]] tables with points".into());
     }
     check_cycles(&mut cx, def);
     cx.diags
@@ -273,14 +388,24 @@ pub fn validate(
 fn check_competences(cx: &mut Ctx, field: &str, list: &[Spanned<String>]) {
     for c in list {
         if competences::find(c.get_ref()).is_none() {
-            let d = cx.err(c.span(), field, format!("unknown competence `{}`", c.get_ref()));
-            d.hint = Some(match closest(c.get_ref(), competences::ALL.iter().map(|c| c.id)) {
-                Some(k) => format!("did you mean `{k}`?"),
-                None => format!(
-                    "known: {}",
-                    competences::ALL.iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
-                ),
-            });
+            let d = cx.err(
+                c.span(),
+                field,
+                format!("unknown competence `{}`", c.get_ref()),
+            );
+            d.hint = Some(
+                match closest(c.get_ref(), competences::ALL.iter().map(|c| c.id)) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!(
+                        "known: {}",
+                        competences::ALL
+                            .iter()
+                            .map(|c| c.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            );
         }
     }
 }
@@ -292,16 +417,29 @@ fn check_files(cx: &mut Ctx, files: &[Spanned<FileDef>], field: &str, ctx: &tera
             (Some(t), None) => (t, true),
             (None, Some(s)) => (s, false),
             _ => {
-                cx.err(f.span(), field, "a file has exactly one of `template` or `source`");
+                cx.err(
+                    f.span(),
+                    field,
+                    "a file has exactly one of `template` or `source`",
+                );
                 continue;
             }
         };
         if !def.to.starts_with('/') {
-            cx.err(f.span(), format!("{field}.to"), format!("`{}` is not an absolute path in the container", def.to));
+            cx.err(
+                f.span(),
+                format!("{field}.to"),
+                format!("`{}` is not an absolute path in the container", def.to),
+            );
         }
         if let Some(m) = &def.mode {
             if u32::from_str_radix(m, 8).is_err() {
-                cx.err(f.span(), format!("{field}.mode"), format!("`{m}` is not an octal mode")).hint = Some("write e.g. \"0644\"".into());
+                cx.err(
+                    f.span(),
+                    format!("{field}.mode"),
+                    format!("`{m}` is not an octal mode"),
+                )
+                .hint = Some("write e.g. \"0644\"".into());
             }
         }
         let path = cx.dir.join(rel);
@@ -312,21 +450,39 @@ fn check_files(cx: &mut Ctx, files: &[Spanned<FileDef>], field: &str, ctx: &tera
             .map(|(p, d)| p.starts_with(d));
         match inside {
             None => {
-                cx.err(f.span(), field, format!("file `{rel}` does not exist in {}", cx.dir.display()))
-                    .hint = Some("paths are relative to the lab folder, e.g. files/app.conf".into());
+                cx.err(
+                    f.span(),
+                    field,
+                    format!("file `{rel}` does not exist in {}", cx.dir.display()),
+                )
+                .hint = Some("paths are relative to the lab folder, e.g. files/app.conf".into());
             }
             Some(false) => {
-                cx.err(f.span(), field, format!("`{rel}` is outside the lab folder"));
+                cx.err(
+                    f.span(),
+                    field,
+                    format!("`{rel}` is outside the lab folder"),
+                );
             }
             Some(true) if is_template => match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     if let Err(e) = render::render(&text, ctx) {
-                        cx.err(f.span(), field, format!("template {rel} does not render: {e}"))
-                            .hint = Some("the template may use the lab's params, `lab` and `session`".into());
+                        cx.err(
+                            f.span(),
+                            field,
+                            format!("template {rel} does not render: {e}"),
+                        )
+                        .hint = Some(
+                            "the template may use the lab's params, `lab` and `session`".into(),
+                        );
                     }
                 }
                 Err(e) => {
-                    cx.err(f.span(), field, format!("template {rel} is not readable text: {e}"));
+                    cx.err(
+                        f.span(),
+                        field,
+                        format!("template {rel} is not readable text: {e}"),
+                    );
                 }
             },
             Some(true) => {}
@@ -338,7 +494,13 @@ fn known_service(cx: &Ctx, name: &str) -> bool {
     name == "grader" || cx.services.contains(name) || name.contains("{{")
 }
 
-fn check_service(cx: &mut Ctx, span: std::ops::Range<usize>, field: &str, name: Option<&str>, required: bool) {
+fn check_service(
+    cx: &mut Ctx,
+    span: std::ops::Range<usize>,
+    field: &str,
+    name: Option<&str>,
+    required: bool,
+) {
     match name {
         None if required => {
             cx.err(span, field, "this needs `service`");
@@ -346,13 +508,20 @@ fn check_service(cx: &mut Ctx, span: std::ops::Range<usize>, field: &str, name: 
         Some(n) if !known_service(cx, n) => {
             let list: Vec<String> = cx.services.iter().cloned().collect();
             let d = cx.err(span, field, format!("no service `{n}` in this lab"));
-            d.hint = closest(n, list.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`?"));
+            d.hint =
+                closest(n, list.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`?"));
         }
         _ => {}
     }
 }
 
-fn check_strings(cx: &mut Ctx, span: std::ops::Range<usize>, field: &str, ctx: &tera::Context, strings: &[&Option<String>]) {
+fn check_strings(
+    cx: &mut Ctx,
+    span: std::ops::Range<usize>,
+    field: &str,
+    ctx: &tera::Context,
+    strings: &[&Option<String>],
+) {
     for s in strings.iter().filter_map(|s| s.as_deref()) {
         if let Err(e) = render::render(s, ctx) {
             cx.err(span.clone(), field, format!("template error: {e}"));
@@ -360,22 +529,38 @@ fn check_strings(cx: &mut Ctx, span: std::ops::Range<usize>, field: &str, ctx: &
     }
 }
 
-fn check_action(cx: &mut Ctx, a: &Spanned<ActionDef>, field: &str, ctx: &tera::Context, in_module: bool) {
+fn check_action(
+    cx: &mut Ctx,
+    a: &Spanned<ActionDef>,
+    field: &str,
+    ctx: &tera::Context,
+    in_module: bool,
+) {
     let span = a.span();
     let def = a.get_ref();
     let kinds = def.kinds();
     if kinds.len() != 1 {
-        cx.err(span, field, format!("an action is exactly one of {}, found {}", super::model::ACTION_KINDS.join(", "), if kinds.is_empty() { "none".into() } else { kinds.join(" and ") }));
+        cx.err(
+            span,
+            field,
+            format!(
+                "an action is exactly one of {}, found {}",
+                super::model::ACTION_KINDS.join(", "),
+                if kinds.is_empty() {
+                    "none".into()
+                } else {
+                    kinds.join(" and ")
+                }
+            ),
+        );
         return;
     }
     // Module files carry their own line numbers; the lab's span still points at the `use`.
     let _ = in_module;
-    for d in [&def.timeout, &def.wait] {
-        if let Some(d) = d {
-            if !d.contains("{{") {
-                if let Err(e) = parse_duration(d) {
-                    cx.err(span.clone(), field, e);
-                }
+    for d in [&def.timeout, &def.wait].into_iter().flatten() {
+        if !d.contains("{{") {
+            if let Err(e) = parse_duration(d) {
+                cx.err(span.clone(), field, e);
             }
         }
     }
@@ -391,7 +576,11 @@ fn check_action(cx: &mut Ctx, a: &Spanned<ActionDef>, field: &str, ctx: &tera::C
         .or(def.connect.as_deref());
     if let Some(t) = target {
         if t == "grader" {
-            cx.err(span.clone(), field, "the grader container cannot be acted on");
+            cx.err(
+                span.clone(),
+                field,
+                "the grader container cannot be acted on",
+            );
         }
         check_service(cx, span.clone(), field, Some(t), true);
     }
@@ -403,27 +592,62 @@ fn check_action(cx: &mut Ctx, a: &Spanned<ActionDef>, field: &str, ctx: &tera::C
     }
     if let Some(c) = &def.copy {
         if !cx.dir.join(c).is_file() {
-            cx.err(span.clone(), field, format!("file `{c}` does not exist in the lab folder"));
+            cx.err(
+                span.clone(),
+                field,
+                format!("file `{c}` does not exist in the lab folder"),
+            );
         }
         if def.to.is_none() {
             cx.err(span.clone(), field, "copy needs `to`");
         }
     }
-    check_strings(cx, span, field, ctx, &[&def.exec, &def.service, &def.to, &def.user]);
+    check_strings(
+        cx,
+        span,
+        field,
+        ctx,
+        &[&def.exec, &def.service, &def.to, &def.user],
+    );
 }
 
-fn check_expect(cx: &mut Ctx, e: &Spanned<ExpectDef>, field: &str, ctx: &tera::Context, _in_module: bool) {
+fn check_expect(
+    cx: &mut Ctx,
+    e: &Spanned<ExpectDef>,
+    field: &str,
+    ctx: &tera::Context,
+    _in_module: bool,
+) {
     let span = e.span();
     let def = e.get_ref();
     let kinds = def.kinds();
     if kinds.len() != 1 {
-        cx.err(span, field, format!("an expectation is exactly one of {}, found {}", super::model::EXPECT_KINDS.join(", "), if kinds.is_empty() { "none".into() } else { kinds.join(" and ") }));
+        cx.err(
+            span,
+            field,
+            format!(
+                "an expectation is exactly one of {}, found {}",
+                super::model::EXPECT_KINDS.join(", "),
+                if kinds.is_empty() {
+                    "none".into()
+                } else {
+                    kinds.join(" and ")
+                }
+            ),
+        );
         return;
     }
     if def.within.is_some() && def.holds.is_some() {
-        cx.err(span.clone(), field, "an expectation has `within` or `holds`, not both");
+        cx.err(
+            span.clone(),
+            field,
+            "an expectation has `within` or `holds`, not both",
+        );
     }
-    for d in [&def.within, &def.holds, &def.every, &def.timeout].into_iter().flatten() {
+    for d in [&def.within, &def.holds, &def.every, &def.timeout]
+        .into_iter()
+        .flatten()
+    {
         if !d.contains("{{") {
             if let Err(err) = parse_duration(d) {
                 cx.err(span.clone(), field, err);
@@ -440,7 +664,13 @@ fn check_expect(cx: &mut Ctx, e: &Spanned<ExpectDef>, field: &str, ctx: &tera::C
     match kinds[0] {
         "command" | "file" => check_service(cx, span.clone(), field, def.service.as_deref(), true),
         "port" => check_service(cx, span.clone(), field, def.service.as_deref(), true),
-        "container" | "log" => check_service(cx, span.clone(), field, def.container.as_deref().or(def.log.as_deref()), true),
+        "container" | "log" => check_service(
+            cx,
+            span.clone(),
+            field,
+            def.container.as_deref().or(def.log.as_deref()),
+            true,
+        ),
         "inbox" => {
             check_service(cx, span.clone(), field, def.inbox.as_deref(), true);
             if let Some(from) = &def.from {
@@ -451,9 +681,15 @@ fn check_expect(cx: &mut Ctx, e: &Spanned<ExpectDef>, field: &str, ctx: &tera::C
             if let Some(u) = &def.http {
                 if !u.contains("{{") {
                     match crate::grade::probe::split_url(u) {
-                        Some((host, _, _)) => check_service(cx, span.clone(), field, Some(&host), true),
+                        Some((host, _, _)) => {
+                            check_service(cx, span.clone(), field, Some(&host), true)
+                        }
                         None => {
-                            cx.err(span.clone(), field, format!("`{u}` is not an http://service:port/path URL"));
+                            cx.err(
+                                span.clone(),
+                                field,
+                                format!("`{u}` is not an http://service:port/path URL"),
+                            );
                         }
                     }
                 }
@@ -466,7 +702,19 @@ fn check_expect(cx: &mut Ctx, e: &Spanned<ExpectDef>, field: &str, ctx: &tera::C
         span,
         field,
         ctx,
-        &[&def.http, &def.command, &def.file, &def.contains, &def.regex, &def.body, &def.stdout_contains, &def.stdout_regex, &def.prometheus, &def.alertmanager, &def.service],
+        &[
+            &def.http,
+            &def.command,
+            &def.file,
+            &def.contains,
+            &def.regex,
+            &def.body,
+            &def.stdout_contains,
+            &def.stdout_regex,
+            &def.prometheus,
+            &def.alertmanager,
+            &def.service,
+        ],
     );
 }
 
@@ -476,10 +724,18 @@ fn check_cycles(cx: &mut Ctx, def: &LabFile) {
         .iter()
         .map(|c| {
             let c = c.get_ref();
-            (c.id.get_ref().as_str(), c.needs.iter().map(|n| n.get_ref().as_str()).collect())
+            (
+                c.id.get_ref().as_str(),
+                c.needs.iter().map(|n| n.get_ref().as_str()).collect(),
+            )
         })
         .collect();
-    fn visit<'a>(n: &'a str, deps: &BTreeMap<&'a str, Vec<&'a str>>, stack: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        n: &'a str,
+        deps: &BTreeMap<&'a str, Vec<&'a str>>,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<&'a str>> {
         if stack.contains(&n) {
             return Some(stack.clone());
         }
@@ -499,7 +755,11 @@ fn check_cycles(cx: &mut Ctx, def: &LabFile) {
     for c in &def.check {
         let id = c.get_ref().id.get_ref().as_str();
         if let Some(cycle) = visit(id, &deps, &mut Vec::new(), &mut done) {
-            cx.err(c.span(), format!("check.{id}.needs"), format!("checks need each other in a cycle: {}", cycle.join(" -> ")));
+            cx.err(
+                c.span(),
+                format!("check.{id}.needs"),
+                format!("checks need each other in a cycle: {}", cycle.join(" -> ")),
+            );
             return;
         }
     }

@@ -17,13 +17,15 @@ pub fn render(g: &Grade) -> Result<String, String> {
             let earned: u32 = checks.iter().map(|o| o.earned).sum();
             let points: u32 = checks.iter().map(|o| o.points).sum();
             Some(serde_json::json!({ "id": c.id, "en": c.en, "fr": c.fr, "earned": earned, "points": points,
-                "percent": if points == 0 { 0 } else { earned * 100 / points } }))
+                "percent": (earned * 100).checked_div(points).unwrap_or(0) }))
         })
         .collect::<Vec<_>>();
     ctx.insert("competences", &by_comp);
     ctx.insert("when", &super::junit::timestamp(g.started_at));
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec!["html"]);
-    tera.add_raw_template("grade.html", TEMPLATE).map_err(|e| crate::lab::render::tera_message(&e))?;
-    tera.render("grade.html", &ctx).map_err(|e| crate::lab::render::tera_message(&e))
+    tera.add_raw_template("grade.html", TEMPLATE)
+        .map_err(|e| crate::lab::render::tera_message(&e))?;
+    tera.render("grade.html", &ctx)
+        .map_err(|e| crate::lab::render::tera_message(&e))
 }

@@ -16,13 +16,37 @@ fn esc(s: &str) -> String {
 pub fn render(grades: &[Grade]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let tests: usize = grades.iter().map(|g| g.checks.len()).sum();
-    let failures: usize = grades.iter().map(|g| g.checks.iter().filter(|c| c.status == Status::Failed).count()).sum();
-    let skipped: usize = grades.iter().map(|g| g.checks.iter().filter(|c| c.status == Status::Skipped).count()).sum();
+    let failures: usize = grades
+        .iter()
+        .map(|g| {
+            g.checks
+                .iter()
+                .filter(|c| c.status == Status::Failed)
+                .count()
+        })
+        .sum();
+    let skipped: usize = grades
+        .iter()
+        .map(|g| {
+            g.checks
+                .iter()
+                .filter(|c| c.status == Status::Skipped)
+                .count()
+        })
+        .sum();
     let time: f64 = grades.iter().map(|g| g.seconds).sum();
     s.push_str(&format!("<testsuites name=\"opslab\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n"));
     for (i, g) in grades.iter().enumerate() {
-        let f = g.checks.iter().filter(|c| c.status == Status::Failed).count();
-        let sk = g.checks.iter().filter(|c| c.status == Status::Skipped).count();
+        let f = g
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .count();
+        let sk = g
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Skipped)
+            .count();
         s.push_str(&format!(
             "  <testsuite name=\"{}\" id=\"{i}\" package=\"opslab.{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"{sk}\" time=\"{:.3}\" timestamp=\"{}\" hostname=\"{}\">\n",
             esc(&format!("{}/{}", g.lab, g.trainee)),
@@ -40,14 +64,24 @@ pub fn render(grades: &[Grade]) -> String {
             ("passed", g.passed.to_string()),
             ("definition_hash", g.definition_hash.clone()),
         ] {
-            s.push_str(&format!("      <property name=\"{k}\" value=\"{}\"/>\n", esc(&v)));
+            s.push_str(&format!(
+                "      <property name=\"{k}\" value=\"{}\"/>\n",
+                esc(&v)
+            ));
         }
         s.push_str("    </properties>\n");
         for c in &g.checks {
             s.push_str(&format!(
                 "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
                 esc(&c.id),
-                esc(&format!("{}.{}", g.lab, c.competences.first().cloned().unwrap_or_else(|| "check".into()))),
+                esc(&format!(
+                    "{}.{}",
+                    g.lab,
+                    c.competences
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "check".into())
+                )),
                 c.seconds
             ));
             match c.status {
@@ -62,7 +96,9 @@ pub fn render(grades: &[Grade]) -> String {
                 )),
             }
         }
-        s.push_str("    <system-out></system-out>\n    <system-err></system-err>\n  </testsuite>\n");
+        s.push_str(
+            "    <system-out></system-out>\n    <system-err></system-err>\n  </testsuite>\n",
+        );
     }
     s.push_str("</testsuites>\n");
     s
@@ -83,7 +119,12 @@ pub fn timestamp(unix: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]

@@ -24,14 +24,20 @@ fn paint(text: &str, code: &str, colour: bool) -> String {
 /// The grading as people read it in a terminal.
 pub fn terminal(g: &Grade, colour: bool) -> String {
     let mut s = String::new();
-    s.push_str(&format!("{} ({}), session {}, trainee {}\n\n", g.lab_title, g.lab, g.session, g.trainee));
+    s.push_str(&format!(
+        "{} ({}), session {}, trainee {}\n\n",
+        g.lab_title, g.lab, g.session, g.trainee
+    ));
     for c in &g.checks {
         let mark = match c.status {
             Status::Passed => paint("PASS", "32;1", colour),
             Status::Failed => paint("FAIL", "31;1", colour),
             Status::Skipped => paint("SKIP", "33", colour),
         };
-        s.push_str(&format!("{mark} {:>3}/{:<3} {}  [{}]  ({:.1}s)\n", c.earned, c.points, c.title, c.id, c.seconds));
+        s.push_str(&format!(
+            "{mark} {:>3}/{:<3} {}  [{}]  ({:.1}s)\n",
+            c.earned, c.points, c.title, c.id, c.seconds
+        ));
         for (k, v) in &c.measures {
             s.push_str(&format!("           measured {k}: {v:.1}s\n"));
         }
@@ -46,17 +52,27 @@ pub fn terminal(g: &Grade, colour: bool) -> String {
                 s.push_str(&format!("           {}\n", c.message));
             }
             if c.hints > 0 {
-                s.push_str(&format!("           hint: `opslab hint {}` ({} available)\n", c.id, c.hints));
+                s.push_str(&format!(
+                    "           hint: `opslab hint {}` ({} available)\n",
+                    c.id, c.hints
+                ));
             }
         }
     }
-    let verdict = if g.passed { paint("PASSED", "32;1", colour) } else { paint("NOT PASSED", "31;1", colour) };
+    let verdict = if g.passed {
+        paint("PASSED", "32;1", colour)
+    } else {
+        paint("NOT PASSED", "31;1", colour)
+    };
     s.push_str(&format!(
         "\nscore {}/{} ({:.0}%), pass mark {}%: {verdict}  [graded in {:.1}s]\n",
         g.score, g.total, g.percent, g.pass_mark, g.seconds
     ));
     if g.hint_penalty > 0 {
-        s.push_str(&format!("hints used: {} (-{} points)\n", g.hints_used, g.hint_penalty));
+        s.push_str(&format!(
+            "hints used: {} (-{} points)\n",
+            g.hints_used, g.hint_penalty
+        ));
     }
     s
 }
@@ -64,7 +80,10 @@ pub fn terminal(g: &Grade, colour: bool) -> String {
 /// Writes a file atomically: a temporary file beside it, then a rename, so that a reader never
 /// sees half a file and an interrupted write leaves the previous one intact.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(data)?;

@@ -1,0 +1,8 @@
+//! opslab's integration tests: one binary, a module per subject. Tests whose names end in
+//! `_docker` drive the real Docker engine and fail with a clear message when none answers.
+
+mod support;
+
+mod grading;
+mod invalid_labs;
+mod runner;
