@@ -2,6 +2,8 @@
 //! source of truth for what exists; nothing here keeps a list of its own.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backend::{
@@ -331,10 +333,32 @@ impl Runner<'_> {
             .draw_params(req.trainee, req.seed)
             .map_err(|e| SessionError::Template(e.to_string()))?;
         let images = self.images_for(lab).await?;
-        let work = self.create(lab, &id, req.trainee, req.seed, &params, &images);
-        let result = tokio::select! {
-            r = work => r,
-            _ = tokio::signal::ctrl_c() => Err(SessionError::Interrupted),
+        // Ctrl-C raises a flag that `create` checks between engine calls: an engine call in
+        // flight completes, so the clean-up below sees everything that was created.
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let listener = tokio::spawn({
+            let flag = interrupted.clone();
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        let result = self
+            .create(
+                lab,
+                &id,
+                req.trainee,
+                req.seed,
+                &params,
+                &images,
+                &interrupted,
+            )
+            .await;
+        listener.abort();
+        let result = match result {
+            Ok(_) if interrupted.load(Ordering::SeqCst) => Err(SessionError::Interrupted),
+            r => r,
         };
         match result {
             Ok(s) => Ok(s),
@@ -360,7 +384,15 @@ impl Runner<'_> {
         seed: u64,
         params: &Params,
         images: &BTreeMap<String, String>,
+        interrupted: &AtomicBool,
     ) -> Result<Session, SessionError> {
+        let check = || {
+            if interrupted.load(Ordering::SeqCst) {
+                Err(SessionError::Interrupted)
+            } else {
+                Ok(())
+            }
+        };
         let started = now();
         let mut session = Session {
             id: id.to_string(),
@@ -390,6 +422,7 @@ impl Runner<'_> {
                 .network
                 .iter()
                 .any(|d| d.get_ref().name.get_ref() == n && d.get_ref().internal);
+            check()?;
             self.engine
                 .create_network(&network_name(id, n), internal, labels.clone())
                 .await?;
@@ -407,9 +440,11 @@ impl Runner<'_> {
             let svc = s.get_ref();
             let name = svc.name.get_ref().clone();
             self.progress.step(&format!("creating {name}"));
+            check()?;
             for v in &svc.volumes {
                 let mut vl = labels.clone();
                 vl.insert(LABEL_SERVICE.into(), name.clone());
+                check()?;
                 self.engine
                     .create_volume(&format!("opslab-{id}-{}", v.name), vl)
                     .await?;
@@ -450,7 +485,7 @@ impl Runner<'_> {
                     .as_ref()
                     .and_then(|m| crate::lab::model_memory(m.get_ref()))
                     .unwrap_or(512 << 20),
-                pids: svc.pids.unwrap_or(512),
+                pids: svc.pids.as_ref().map(|p| *p.get_ref()).unwrap_or(512),
                 health: svc.health.clone(),
                 volumes: svc
                     .volumes
@@ -458,6 +493,7 @@ impl Runner<'_> {
                     .map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone()))
                     .collect(),
             };
+            check()?;
             let cid = self.engine.create_container(&spec).await?;
             let (files, own) = collect_files(lab, &svc.files, &ctx)?;
             if !files.is_empty() {
@@ -467,6 +503,7 @@ impl Runner<'_> {
             session.containers.insert(name, cid);
         }
         for cid in session.containers.values() {
+            check()?;
             self.engine.start(cid).await?;
         }
         for (cid, own) in &owners {
@@ -503,7 +540,12 @@ impl Runner<'_> {
                 .cloned()
                 .unwrap_or_default();
             let name = svc.name.get_ref().clone();
-            async move { wait_healthy(self.engine, &cid, &name, timeout).await }
+            async move {
+                tokio::select! {
+                    r = wait_healthy(self.engine, &cid, &name, timeout) => r,
+                    _ = async { while !interrupted.load(Ordering::SeqCst) { tokio::time::sleep(Duration::from_millis(50)).await } } => Err(SessionError::Interrupted),
+                }
+            }
         });
         for r in futures_util::future::join_all(waits).await {
             r?;
@@ -519,6 +561,7 @@ impl Runner<'_> {
                 let cid = session.container(&target)?.to_string();
                 let cmd = render(&step.run)?;
                 self.progress.step(&format!("setting up {target}"));
+                check()?;
                 let out = self
                     .engine
                     .exec(
@@ -566,6 +609,7 @@ impl Runner<'_> {
             health: None,
             volumes: vec![],
         };
+        check()?;
         let gid = self.engine.create_container(&spec).await?;
         if let Some(g) = &lab.def.grader {
             let (files, _) = collect_files(lab, &g.files, &ctx)?;

@@ -4,6 +4,7 @@ import html
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -39,6 +40,15 @@ def record(entry):
         if STORE:
             with open(STORE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def sender_name(addr):
+    """The sender's name in the lab network (reverse lookup), or "" when it has none."""
+    try:
+        name = socket.gethostbyaddr(addr)[0]
+    except OSError:
+        return ""
+    return name.split(".")[0]
 
 
 def snapshot(since=None):
@@ -78,7 +88,8 @@ def render_page():
         css = "firing" if status == "firing" else ("resolved" if status == "resolved" else "other")
         rows.append(
             "<tr class='%s'><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><ul>%s</ul></td></tr>" % (
-                css, html.escape(fmt_time(note["received_at"])), html.escape(note["remote_addr"]),
+                css, html.escape(fmt_time(note["received_at"])),
+                html.escape(" ".join(x for x in (note.get("remote_name", ""), "(%s)" % note["remote_addr"]) if x)),
                 html.escape(status), html.escape(receiver), "".join(lines) or "<li>(no alerts)</li>"))
     body = "".join(rows) or "<tr><td colspan='5'>No notification received yet.</td></tr>"
     return (
@@ -146,6 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         record({
             "received_at": time.time(),
             "remote_addr": self.client_address[0],
+            "remote_name": sender_name(self.client_address[0]),
             "path": url.path,
             "payload": payload,
         })

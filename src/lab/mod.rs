@@ -251,7 +251,11 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
 
 /// The dotted name of the key at `offset`: the table header above it and the key on its line.
 fn field_at(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
+    let line_end = text[offset.min(text.len())..]
+        .find('\n')
+        .map(|i| offset + i)
+        .unwrap_or(text.len());
+    let before = &text[..line_end.min(text.len())];
     let table = before
         .lines()
         .rev()
@@ -302,6 +306,11 @@ fn load_module(project: &Project, name: &str) -> Result<Option<(ModuleFile, Path
 fn resolve_check(c: &CheckDef, modules: &BTreeMap<String, (ModuleFile, PathBuf)>) -> Check {
     let unspan =
         |v: &[toml::Spanned<ActionDef>]| v.iter().map(|a| a.get_ref().clone()).collect::<Vec<_>>();
+    let unspan_refs = |v: Vec<&toml::Spanned<ActionDef>>| {
+        v.into_iter()
+            .map(|a| a.get_ref().clone())
+            .collect::<Vec<_>>()
+    };
     let mut check = Check {
         id: c.id.get_ref().clone(),
         title: c.title.clone(),
@@ -327,15 +336,18 @@ fn resolve_check(c: &CheckDef, modules: &BTreeMap<String, (ModuleFile, PathBuf)>
                     .with
                     .insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
             }
-            check.actions = [unspan(&m.actions), check.actions].concat();
+            check.actions = [unspan_refs(m.all_actions()), check.actions].concat();
             check.expect = [
-                m.expect.iter().map(|e| e.get_ref().clone()).collect(),
+                m.all_expect()
+                    .into_iter()
+                    .map(|e| e.get_ref().clone())
+                    .collect(),
                 check.expect,
             ]
             .concat();
-            check.restore = [unspan(&m.restore), check.restore].concat();
+            check.restore = [unspan_refs(m.all_restore()), check.restore].concat();
             if check.measure.is_none() {
-                check.measure = m.measure.clone();
+                check.measure = m.measure();
             }
         }
     }

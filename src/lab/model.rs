@@ -113,7 +113,7 @@ pub struct ServiceDef {
     #[serde(default)]
     pub memory: Option<Spanned<String>>,
     #[serde(default)]
-    pub pids: Option<i64>,
+    pub pids: Option<Spanned<i64>>,
     #[serde(default)]
     pub health: Option<String>,
     #[serde(default)]
@@ -321,6 +321,39 @@ pub struct ModuleMeta {
     pub params: Vec<String>,
     #[serde(default)]
     pub defaults: BTreeMap<String, toml::Value>,
+    // The check's body may also sit inside `[module]` (keys written after the header).
+    #[serde(default)]
+    pub measure: Option<String>,
+    #[serde(default, rename = "do")]
+    pub actions: Vec<Spanned<ActionDef>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<ExpectDef>>,
+    #[serde(default)]
+    pub restore: Vec<Spanned<ActionDef>>,
+}
+
+impl ModuleFile {
+    pub fn all_actions(&self) -> Vec<&Spanned<ActionDef>> {
+        self.actions
+            .iter()
+            .chain(self.module.actions.iter())
+            .collect()
+    }
+    pub fn all_expect(&self) -> Vec<&Spanned<ExpectDef>> {
+        self.expect
+            .iter()
+            .chain(self.module.expect.iter())
+            .collect()
+    }
+    pub fn all_restore(&self) -> Vec<&Spanned<ActionDef>> {
+        self.restore
+            .iter()
+            .chain(self.module.restore.iter())
+            .collect()
+    }
+    pub fn measure(&self) -> Option<String> {
+        self.measure.clone().or_else(|| self.module.measure.clone())
+    }
 }
 
 pub const ACTION_KINDS: &[&str] = &[

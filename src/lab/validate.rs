@@ -15,6 +15,7 @@ struct Ctx<'a> {
     map: &'a SourceMap,
     diags: Vec<Diagnostic>,
     services: BTreeSet<String>,
+    networks: BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -46,7 +47,7 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
     num.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
-        .map(|n| n * mul)
+        .and_then(|n| n.checked_mul(mul))
         .ok_or_else(|| format!("`{s}` is not a memory size; write e.g. \"256m\" or \"1g\""))
 }
 
@@ -66,6 +67,14 @@ pub fn validate(
             .iter()
             .map(|s| s.get_ref().name.get_ref().clone())
             .collect(),
+        networks: if def.network.is_empty() {
+            BTreeSet::from(["lab".to_string()])
+        } else {
+            def.network
+                .iter()
+                .map(|n| n.get_ref().name.get_ref().clone())
+                .collect()
+        },
     };
     let lab = &def.lab;
 
@@ -224,6 +233,16 @@ pub fn validate(
                 cx.err(m.span(), f("memory"), e);
             }
         }
+        if let Some(p) = &svc.pids {
+            if *p.get_ref() <= 0 {
+                cx.err(
+                    p.span(),
+                    f("pids"),
+                    format!("pids must be a positive limit, got {}", p.get_ref()),
+                )
+                .hint = Some("write e.g. pids = 256".into());
+            }
+        }
         if let Some(t) = &svc.health_timeout {
             if let Err(e) = parse_duration(t.get_ref()) {
                 cx.err(t.span(), f("health_timeout"), e);
@@ -340,13 +359,14 @@ pub fn validate(
                     }
                 }
                 cctx.insert("with", &with);
-                let mod_actions: Vec<_> =
-                    module.actions.iter().chain(module.restore.iter()).collect();
-                for a in mod_actions {
-                    check_action(&mut cx, a, &f("use"), &cctx, true);
+                // Errors inside a module point at the lab's `use` line and name the module.
+                let at = Some(m.span());
+                let field = format!("check.{id}.use({})", m.get_ref());
+                for a in module.all_actions().into_iter().chain(module.all_restore()) {
+                    check_action(&mut cx, a, &field, &cctx, at.clone());
                 }
-                for e in &module.expect {
-                    check_expect(&mut cx, e, &f("use"), &cctx, true);
+                for e in module.all_expect() {
+                    check_expect(&mut cx, e, &field, &cctx, at.clone());
                 }
             }
         } else {
@@ -370,11 +390,14 @@ pub fn validate(
             }
         }
         cctx.insert("with", &with);
-        for a in ch.actions.iter().chain(ch.restore.iter()) {
-            check_action(&mut cx, a, &f("do"), &cctx, false);
+        for a in &ch.actions {
+            check_action(&mut cx, a, &f("do"), &cctx, None);
+        }
+        for a in &ch.restore {
+            check_action(&mut cx, a, &f("restore"), &cctx, None);
         }
         for e in &ch.expect {
-            check_expect(&mut cx, e, &f("expect"), &cctx, false);
+            check_expect(&mut cx, e, &f("expect"), &cctx, None);
         }
     }
     if def.check.is_empty() || total == 0 {
@@ -534,9 +557,9 @@ fn check_action(
     a: &Spanned<ActionDef>,
     field: &str,
     ctx: &tera::Context,
-    in_module: bool,
+    at: Option<std::ops::Range<usize>>,
 ) {
-    let span = a.span();
+    let span = at.unwrap_or_else(|| a.span());
     let def = a.get_ref();
     let kinds = def.kinds();
     if kinds.len() != 1 {
@@ -555,8 +578,6 @@ fn check_action(
         );
         return;
     }
-    // Module files carry their own line numbers; the lab's span still points at the `use`.
-    let _ = in_module;
     for d in [&def.timeout, &def.wait].into_iter().flatten() {
         if !d.contains("{{") {
             if let Err(e) = parse_duration(d) {
@@ -590,13 +611,53 @@ fn check_action(
     if (def.disconnect.is_some() || def.connect.is_some()) && def.network.is_none() {
         cx.err(span.clone(), field, "disconnect/connect need `network`");
     }
+    if let Some(n) = &def.network {
+        if !n.contains("{{") && !cx.networks.contains(n) {
+            let known = cx.networks.iter().cloned().collect::<Vec<_>>().join(", ");
+            cx.err(span.clone(), field, format!("no network `{n}` in this lab"))
+                .hint = Some(format!("declared networks: {known}"));
+        }
+    }
     if let Some(c) = &def.copy {
-        if !cx.dir.join(c).is_file() {
-            cx.err(
-                span.clone(),
-                field,
-                format!("file `{c}` does not exist in the lab folder"),
-            );
+        let path = cx.dir.join(c);
+        let inside = path
+            .canonicalize()
+            .ok()
+            .zip(cx.dir.canonicalize().ok())
+            .map(|(p, d)| p.starts_with(d));
+        match inside {
+            None => {
+                cx.err(
+                    span.clone(),
+                    field,
+                    format!("file `{c}` does not exist in the lab folder"),
+                );
+            }
+            Some(false) => {
+                cx.err(
+                    span.clone(),
+                    field,
+                    format!("`{c}` is outside the lab folder"),
+                );
+            }
+            Some(true) => match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    if let Err(e) = render::render(&text, ctx) {
+                        cx.err(
+                            span.clone(),
+                            field,
+                            format!("template {c} does not render: {e}"),
+                        );
+                    }
+                }
+                Err(e) => {
+                    cx.err(
+                        span.clone(),
+                        field,
+                        format!("template {c} is not readable text: {e}"),
+                    );
+                }
+            },
         }
         if def.to.is_none() {
             cx.err(span.clone(), field, "copy needs `to`");
@@ -616,9 +677,9 @@ fn check_expect(
     e: &Spanned<ExpectDef>,
     field: &str,
     ctx: &tera::Context,
-    _in_module: bool,
+    at: Option<std::ops::Range<usize>>,
 ) {
-    let span = e.span();
+    let span = at.unwrap_or_else(|| e.span());
     let def = e.get_ref();
     let kinds = def.kinds();
     if kinds.len() != 1 {

@@ -158,7 +158,12 @@ fn check_case(dir: &Path) -> (Option<String>, Vec<String>) {
         problems.push(format!(
             "text output has no line with `{located}` and `{}`:\n      {}",
             expect.message,
-            human_text.trim().lines().take(6).collect::<Vec<_>>().join("\n      ")
+            human_text
+                .trim()
+                .lines()
+                .take(6)
+                .collect::<Vec<_>>()
+                .join("\n      ")
         ));
     }
 

@@ -37,7 +37,7 @@ mv -T "$app/current.new" "$app/current"
 sudo supervisorctl restart shop
 rm -f "/tmp/shop-$version.tar.gz"
 cd "$app/releases"
-ls -1t | grep -vxF "$version" | tail -n +"$keep" | xargs -r rm -rf --
+ls -1t | { grep -vxF "$version" || true; } | tail -n +"$keep" | xargs -r rm -rf --
 REMOTE
 
 echo "--- verify"

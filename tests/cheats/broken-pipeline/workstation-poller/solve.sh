@@ -27,6 +27,7 @@ cat > "$HOME/.poll-deploy.sh" <<POLL
 set -uo pipefail
 last=""
 while sleep 2; do
+    cd "\$HOME"
     rm -rf "\$HOME/.poll" && git clone -q "$REPO_URL" "\$HOME/.poll" || continue
     cd "\$HOME/.poll"
     head="\$(git rev-parse HEAD)"
