@@ -795,7 +795,7 @@ async fn selftest(
         .unwrap_or_else(|| lab.dir.join("solution"));
     let _ = LABEL_MANAGED;
     for run in 1..=runs.max(1) {
-        let trainee = format!("selftest-{run}");
+        let trainee = format!("selftest-{}-{run}", std::process::id());
         let s = runner
             .start(StartRequest {
                 lab,

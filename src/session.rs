@@ -376,6 +376,7 @@ impl Runner<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn create(
         &self,
         lab: &Lab,
