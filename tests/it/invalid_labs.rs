@@ -189,9 +189,10 @@ fn check_case(dir: &Path) -> (Option<String>, Vec<String>) {
             && d.line == expect.line
             && d.field.contains(&expect.field)
             && d.message.contains(&expect.message)
-            && expect.hint.as_ref().map_or(true, |h| {
-                d.hint.as_deref().unwrap_or("").contains(h.as_str())
-            })
+            && expect
+                .hint
+                .as_ref()
+                .is_none_or(|h| d.hint.as_deref().unwrap_or("").contains(h.as_str()))
     });
     if !found {
         let mut want = format!(
