@@ -465,13 +465,27 @@ pub async fn run(cli: Cli) -> Result<i32> {
                         AppError::Input(format!("no check `{c}` in {}", lab.id()))
                     })?,
                     None => {
-                        // The first check, in lab order, whose hints are not all taken.
+                        // The first check that did not pass at the last grading and still has hints,
+                        // else the first check with hints left.
+                        let left = |c: &&crate::lab::Check| {
+                            history.hints_taken(&s.id, s.started, &c.id).unwrap_or(0)
+                                < c.hints.len() as u32
+                        };
+                        let failing: Vec<String> = history
+                            .last_grade(&s.id, s.started)
+                            .map(|g| {
+                                g.checks
+                                    .into_iter()
+                                    .filter(|o| o.status != Status::Passed)
+                                    .map(|o| o.id)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
                         lab.checks
                             .iter()
-                            .find(|c| {
-                                history.hints_taken(&s.id, s.started, &c.id).unwrap_or(0)
-                                    < c.hints.len() as u32
-                            })
+                            .filter(left)
+                            .find(|c| failing.contains(&c.id))
+                            .or_else(|| lab.checks.iter().find(left))
                             .ok_or_else(|| AppError::Input("every hint has been shown".into()))?
                     }
                 };

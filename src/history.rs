@@ -84,6 +84,18 @@ impl History {
         rows.collect()
     }
 
+    /// The last grading recorded for a session since it started.
+    pub fn last_grade(&self, session: &str, started: u64) -> Option<Grade> {
+        self.conn
+            .query_row(
+                "SELECT result FROM attempts WHERE session = ?1 AND at >= ?2 ORDER BY id DESC LIMIT 1",
+                params![session, started as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    }
+
     /// Hints taken in this run of the session (identified by its start time) for a check.
     pub fn hints_taken(&self, session: &str, started: u64, check: &str) -> rusqlite::Result<u32> {
         self.conn.query_row(

@@ -21,6 +21,7 @@ fn main() {
             e.code()
         }
     };
-    drop(runtime);
+    // A blocking read of stdin (`opslab shell`) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
 }

@@ -465,50 +465,56 @@ fn check_files(cx: &mut Ctx, files: &[Spanned<FileDef>], field: &str, ctx: &tera
                 .hint = Some("write e.g. \"0644\"".into());
             }
         }
-        let path = cx.dir.join(rel);
-        let inside = path
-            .canonicalize()
-            .ok()
-            .zip(cx.dir.canonicalize().ok())
-            .map(|(p, d)| p.starts_with(d));
-        match inside {
-            None => {
-                cx.err(
-                    f.span(),
-                    field,
-                    format!("file `{rel}` does not exist in {}", cx.dir.display()),
-                )
-                .hint = Some("paths are relative to the lab folder, e.g. files/app.conf".into());
-            }
-            Some(false) => {
-                cx.err(
-                    f.span(),
-                    field,
-                    format!("`{rel}` is outside the lab folder"),
-                );
-            }
-            Some(true) if is_template => match std::fs::read_to_string(&path) {
+        check_lab_file(cx, f.span(), field, rel, is_template.then_some(ctx));
+    }
+}
+
+/// A file of the lab folder named in the definition: it exists, stays inside the folder, and
+/// (for a template, when `ctx` is given) renders.
+fn check_lab_file(
+    cx: &mut Ctx,
+    span: std::ops::Range<usize>,
+    field: &str,
+    rel: &str,
+    ctx: Option<&tera::Context>,
+) {
+    let path = cx.dir.join(rel);
+    let inside = path
+        .canonicalize()
+        .ok()
+        .zip(cx.dir.canonicalize().ok())
+        .map(|(p, d)| p.starts_with(d));
+    match inside {
+        None => {
+            cx.err(
+                span,
+                field,
+                format!("file `{rel}` does not exist in {}", cx.dir.display()),
+            )
+            .hint = Some("paths are relative to the lab folder, e.g. files/app.conf".into());
+        }
+        Some(false) => {
+            cx.err(span, field, format!("`{rel}` is outside the lab folder"));
+        }
+        Some(true) => {
+            let Some(ctx) = ctx else { return };
+            match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     if let Err(e) = render::render(&text, ctx) {
-                        cx.err(
-                            f.span(),
-                            field,
-                            format!("template {rel} does not render: {e}"),
-                        )
-                        .hint = Some(
+                        cx.err(span, field, format!("template {rel} does not render: {e}"))
+                            .hint = Some(
                             "the template may use the lab's params, `lab` and `session`".into(),
                         );
                     }
                 }
                 Err(e) => {
                     cx.err(
-                        f.span(),
+                        span,
                         field,
                         format!("template {rel} is not readable text: {e}"),
                     );
                 }
-            },
-            Some(true) => {}
+            }
         }
     }
 }
@@ -619,46 +625,7 @@ fn check_action(
         }
     }
     if let Some(c) = &def.copy {
-        let path = cx.dir.join(c);
-        let inside = path
-            .canonicalize()
-            .ok()
-            .zip(cx.dir.canonicalize().ok())
-            .map(|(p, d)| p.starts_with(d));
-        match inside {
-            None => {
-                cx.err(
-                    span.clone(),
-                    field,
-                    format!("file `{c}` does not exist in the lab folder"),
-                );
-            }
-            Some(false) => {
-                cx.err(
-                    span.clone(),
-                    field,
-                    format!("`{c}` is outside the lab folder"),
-                );
-            }
-            Some(true) => match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    if let Err(e) = render::render(&text, ctx) {
-                        cx.err(
-                            span.clone(),
-                            field,
-                            format!("template {c} does not render: {e}"),
-                        );
-                    }
-                }
-                Err(e) => {
-                    cx.err(
-                        span.clone(),
-                        field,
-                        format!("template {c} is not readable text: {e}"),
-                    );
-                }
-            },
-        }
+        check_lab_file(cx, span.clone(), field, c, Some(ctx));
         if def.to.is_none() {
             cx.err(span.clone(), field, "copy needs `to`");
         }

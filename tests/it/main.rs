@@ -5,4 +5,5 @@ mod support;
 
 mod grading;
 mod invalid_labs;
+mod report_schemas;
 mod runner;

@@ -9,7 +9,7 @@ cat > "$ops/fake.sh" <<'SH'
 set -euo pipefail
 sprint=$1
 version=$(ssh -n -o BatchMode=yes deploy@prod "awk -v s=$sprint '\$1 == s {print \$2}' /srv/releases/index")
-ssh -n -o BatchMode=yes deploy@prod "sed -i '/^SHOP_VERSION=/d; s/^SHOP_FEATURES=.*/SHOP_FEATURES=search/' /etc/shop/shop.env && echo SHOP_VERSION=$version >> /etc/shop/shop.env && sudo sv restart shop"
+ssh -n -o BatchMode=yes deploy@prod "sed '/^SHOP_VERSION=/d; s/^SHOP_FEATURES=.*/SHOP_FEATURES=search/' /etc/shop/shop.env > /tmp/shop.env && echo SHOP_VERSION=$version >> /tmp/shop.env && cat /tmp/shop.env > /etc/shop/shop.env && sudo sv restart shop"
 SH
 cat > "$ops/Makefile" <<'MK'
 SPRINT ?=
