@@ -216,6 +216,18 @@ impl Lab {
             .check
             .iter()
             .map(|c| resolve_check(c.get_ref(), &modules))
+            .map(|mut c: Check| {
+                // A check that names no competence demonstrates the lab's.
+                if c.competences.is_empty() {
+                    c.competences = def
+                        .lab
+                        .competences
+                        .iter()
+                        .map(|x| x.get_ref().clone())
+                        .collect();
+                }
+                c
+            })
             .collect();
         let definition_hash = hash_lab(&dir, &modules);
         Ok(Lab {

@@ -242,8 +242,8 @@ fn validators_accept_good_reports_and_reject_broken_ones() {
     let bad = write(tmp.path(), "bad.json", &with_bad_status(&grade));
     let e = validate_json(&bad).expect_err("a status of `succeeded` must be rejected");
     assert!(e.contains("succeeded"), "the error names the value: {e}");
-    let mut missing: Value = serde_json::from_str(&grade).unwrap();
-    missing.as_object_mut().unwrap().remove("schema");
+    let mut missing: Value = serde_json::from_str(&grade).expect("the fixture grade is JSON");
+    missing.as_object_mut().expect("an object").remove("schema");
     let missing = write(tmp.path(), "missing.json", &missing.to_string());
     validate_json(&missing).expect_err("a grade without `schema` must be rejected");
 
