@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend::{Engine, EngineError, LABEL_MANAGED, LABEL_SESSION};
-use crate::cli::{Cli, Command, ImagesCommand};
+use crate::cli::{ClassCommand, Cli, Command, ImagesCommand, KeysCommand};
 use crate::grade::{Grade, Grader, Options, Status};
 use crate::images::{Builder, ImageError};
 use crate::lab::{Lab, LabErrors};
@@ -314,6 +314,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     trainee: &trainee,
                     seed: *seed,
                     session_id: None,
+                    extra_labels: Default::default(),
+                    ssh_bind: None,
                 })
                 .await?;
             if cli.json {
@@ -453,7 +455,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if g.passed { exit::OK } else { exit::FAILED })
         }
-        Command::Hint { check, session } => {
+        Command::Hint {
+            check,
+            session,
+            yes,
+        } => {
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
@@ -503,17 +509,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     target.id
                 )));
             }
+            let assessed = s.extra_labels.contains_key(crate::class::LABEL_CLASS);
+            if assessed && lab.def.lab.hint_cost > 0 && !*yes && taken < hints.len() {
+                println!(
+                    "this is an assessment: hint {} for `{}` costs {} points.\nrun `opslab hint {} --session {} --yes` to take it.",
+                    taken + 1,
+                    target.id,
+                    lab.def.lab.hint_cost,
+                    target.id,
+                    s.id
+                );
+                return Ok(exit::OK);
+            }
             let level = taken.min(hints.len() - 1);
             if taken < hints.len() {
                 history
                     .take_hint(&s.id, s.started, &target.id, level as u32 + 1)
                     .map_err(|e| AppError::Environment(format!("history database: {e}")))?;
-            }
-            if lab.def.lab.hint_cost > 0 {
-                eprintln!(
-                    "(in an assessment, each hint costs {} points)",
-                    lab.def.lab.hint_cost
-                );
             }
             let text = crate::lab::render::render(&hints[level], &s.context())
                 .unwrap_or_else(|_| hints[level].clone());
@@ -543,6 +555,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     trainee: &s.trainee,
                     seed: s.seed,
                     session_id: Some(s.id.clone()),
+                    extra_labels: s.extra_labels.clone(),
+                    ssh_bind: s.ssh_bind.clone(),
                 })
                 .await?;
             println!("session {} is back to its initial state", s2.id);
@@ -603,6 +617,40 @@ pub async fn run(cli: Cli) -> Result<i32> {
             apply_solution(&engine, &lab, &s, &dir).await?;
             println!("applied {} to {}", dir.display(), s.id);
             Ok(exit::OK)
+        }
+        Command::Class { command } => {
+            class_command(&project, command, &lang, &bars, cli.json).await
+        }
+        Command::Keys { command } => {
+            let dir = crate::signing::keys_dir();
+            let key = match command {
+                KeysCommand::Init => crate::signing::init(&dir),
+                KeysCommand::Show => crate::signing::public_key(&dir),
+            }
+            .map_err(|e| AppError::Input(e.to_string()))?;
+            println!("{key}");
+            if matches!(command, KeysCommand::Init) {
+                eprintln!("signing key written to {}", dir.display());
+            }
+            Ok(exit::OK)
+        }
+        Command::Verify { files, key } => {
+            let trusted = match key {
+                Some(k) => k.clone(),
+                None => crate::signing::public_key(&crate::signing::keys_dir())
+                    .map_err(|e| AppError::Input(e.to_string()))?,
+            };
+            let mut bad = 0;
+            for f in files {
+                match crate::signing::verify_file(f, &trusted) {
+                    Ok(()) => println!("intact   {}", f.display()),
+                    Err(e) => {
+                        bad += 1;
+                        println!("ALTERED  {}: {e}", f.display());
+                    }
+                }
+            }
+            Ok(if bad == 0 { exit::OK } else { exit::FAILED })
         }
         Command::History { limit } => {
             let h = crate::history::History::open()
@@ -816,6 +864,8 @@ async fn selftest(
                 trainee: &trainee,
                 seed: u64::from(run),
                 session_id: None,
+                extra_labels: Default::default(),
+                ssh_bind: None,
             })
             .await?;
         let result = async {
@@ -897,4 +947,251 @@ async fn selftest(
             problems.join("\n  ")
         )))
     }
+}
+
+impl From<crate::class::ClassError> for AppError {
+    fn from(e: crate::class::ClassError) -> Self {
+        use crate::class::ClassError as C;
+        match e {
+            C::Roster { .. } | C::NoClass(_) | C::Exists(_) | C::Signing(_) => {
+                AppError::Input(e.to_string())
+            }
+            C::Session(s) => s.into(),
+            other => AppError::Environment(other.to_string()),
+        }
+    }
+}
+
+async fn class_command(
+    project: &Project,
+    command: &ClassCommand,
+    lang: &str,
+    bars: &Bars,
+    json: bool,
+) -> Result<i32> {
+    use crate::class::{self, Class};
+    let engine = engine().await?;
+    let class = Class {
+        engine: &engine,
+        project,
+        progress: bars,
+    };
+    match command {
+        ClassCommand::Start {
+            lab,
+            roster,
+            time,
+            name,
+            bind,
+            seed,
+            parallel,
+        } => {
+            // The signing key must exist before any result can be written.
+            crate::signing::public_key(&crate::signing::keys_dir())
+                .map_err(|e| AppError::Input(e.to_string()))?;
+            let lab = load(project, lab)?;
+            let trainees = class::read_roster(roster)?;
+            let time = match time {
+                Some(t) => Some(
+                    crate::lab::parse_duration(t)
+                        .map_err(|e| AppError::Input(format!("--time: {e}")))?,
+                ),
+                None => None,
+            };
+            let id = name.clone().unwrap_or_else(|| {
+                roster
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "class".into())
+            });
+            let opts = class::StartOptions {
+                id: id.clone(),
+                time,
+                bind: bind.clone(),
+                seed: *seed,
+                parallel: *parallel,
+            };
+            let access = class.start(&lab, trainees, &opts).await?;
+            if time.is_some() {
+                spawn_watcher(&id)?;
+            }
+            let dir = class::class_dir(&id);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "class": id, "dir": dir, "access": access })
+                );
+            } else {
+                println!(
+                    "class {id}: {} sessions of {} started",
+                    access.len(),
+                    lab.id()
+                );
+                println!("access sheet: {}", dir.join("access.md").display());
+                for a in &access {
+                    println!(
+                        "  {:<16} ssh -i {} -p {} {}@{}",
+                        a.trainee.id,
+                        a.key_file.display(),
+                        a.port,
+                        a.user,
+                        a.host
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        ClassCommand::Status { name } => {
+            let info = class::load_info(name)?;
+            let sessions = class.sessions(name).await?;
+            let results = class::read_results(name);
+            let now = session::now();
+            let history = crate::history::History::open().ok();
+            let mut rows = Vec::new();
+            for t in &info.trainees {
+                let s = sessions.iter().find(|s| s.trainee == t.id);
+                let r = results.iter().find(|r| r.trainee.id == t.id);
+                let state = match (s, r) {
+                    (_, Some(r)) if r.is_final => "frozen",
+                    (Some(_), _) => "running",
+                    (None, _) => "stopped",
+                };
+                let hints = s
+                    .and_then(|s| {
+                        history
+                            .as_ref()
+                            .and_then(|h| h.total_hints(&s.id, s.started).ok())
+                    })
+                    .unwrap_or(0);
+                let left = info.deadline.map(|d| d.saturating_sub(now));
+                rows.push(serde_json::json!({
+                    "trainee": t.id, "state": state,
+                    "score": r.map(|r| format!("{}/{}", r.grade.score, r.grade.total)),
+                    "hints": hints, "seconds_left": left,
+                }));
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "class": name, "lab": info.lab, "trainees": rows })
+                );
+            } else {
+                println!("class {name}, lab {}", info.lab);
+                println!(
+                    "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+                    "trainee", "state", "score", "hints", "time left"
+                );
+                for r in rows {
+                    let left = r["seconds_left"]
+                        .as_u64()
+                        .map(|s| format!("{}m{:02}s", s / 60, s % 60))
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+                        r["trainee"].as_str().unwrap_or(""),
+                        r["state"].as_str().unwrap_or(""),
+                        r["score"].as_str().unwrap_or("-"),
+                        r["hints"],
+                        left
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        ClassCommand::Grade { name } => {
+            let results = class.grade(name, lang).await?;
+            let info = class::load_info(name)?;
+            let out = class::class_dir(name).join("report");
+            crate::report::class::write_all(name, &info.lab, &results, &out)
+                .map_err(AppError::Environment)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&results).unwrap_or_default()
+                );
+            } else {
+                for r in &results {
+                    println!(
+                        "  {:<16} {:>3}/{:<3} {}{}",
+                        r.trainee.id,
+                        r.grade.score,
+                        r.grade.total,
+                        if r.grade.passed {
+                            "passed"
+                        } else {
+                            "not passed"
+                        },
+                        if r.is_final { " (final)" } else { "" }
+                    );
+                }
+                println!(
+                    "signed results: {}",
+                    class::class_dir(name).join("results").display()
+                );
+                println!("reports: {}", out.join("class.html").display());
+            }
+            Ok(exit::OK)
+        }
+        ClassCommand::Report { name, out } => {
+            let info = class::load_info(name)?;
+            let results = class::read_results(name);
+            let out = out
+                .clone()
+                .unwrap_or_else(|| class::class_dir(name).join("report"));
+            let files = crate::report::class::write_all(name, &info.lab, &results, &out)
+                .map_err(AppError::Environment)?;
+            println!("{} files written to {}", files.len(), out.display());
+            Ok(exit::OK)
+        }
+        ClassCommand::Stop { name } => {
+            let n = class.stop(name).await?;
+            println!(
+                "class {name}: {n} session(s) removed; results stay in {}",
+                class::class_dir(name).display()
+            );
+            Ok(exit::OK)
+        }
+        ClassCommand::Watch { name } => {
+            let info = class::load_info(name)?;
+            let Some(deadline) = info.deadline else {
+                return Err(AppError::Input(format!("class {name} has no time limit")));
+            };
+            let wait = deadline.saturating_sub(session::now());
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            if class.sessions(name).await?.is_empty() {
+                return Ok(exit::OK);
+            }
+            let results = class.grade(name, lang).await?;
+            crate::report::class::write_all(
+                name,
+                &info.lab,
+                &results,
+                &class::class_dir(name).join("report"),
+            )
+            .map_err(AppError::Environment)?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Starts `opslab class watch` in its own process group, so that it outlives this command and
+/// a Ctrl-C in the trainer's terminal.
+fn spawn_watcher(id: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| AppError::Environment(e.to_string()))?;
+    let log = crate::class::class_dir(id).join("watch.log");
+    let file = std::fs::File::create(&log)
+        .map_err(|e| AppError::Environment(format!("{}: {e}", log.display())))?;
+    let err = file
+        .try_clone()
+        .map_err(|e| AppError::Environment(e.to_string()))?;
+    std::process::Command::new(exe)
+        .args(["class", "watch", id])
+        .stdin(std::process::Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| AppError::Environment(format!("cannot start the deadline watcher: {e}")))?;
+    Ok(())
 }

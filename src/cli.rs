@@ -72,6 +72,9 @@ pub enum Command {
         check: Option<String>,
         #[arg(long)]
         session: Option<String>,
+        /// Take the hint even though it costs points (in an assessment).
+        #[arg(long)]
+        yes: bool,
     },
     /// Put the session back to its initial state, same parameters.
     Reset {
@@ -111,11 +114,75 @@ pub enum Command {
         #[arg(long)]
         with: Option<PathBuf>,
     },
+    /// Trainer assessments: a class of seeded, isolated, timed sessions.
+    Class {
+        #[command(subcommand)]
+        command: ClassCommand,
+    },
+    /// The trainer's signing key for assessment results.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Check signed result files: which are intact, which were altered.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The trainer's public key (hex); default: this machine's key.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Past gradings, newest first.
     History {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// One session per trainee of the roster (CSV: id,name,email), with SSH access to each workstation.
+    Start {
+        lab: String,
+        #[arg(long)]
+        roster: PathBuf,
+        /// Time limit, e.g. 90m: at the deadline every session is graded a last time and frozen.
+        #[arg(long)]
+        time: Option<String>,
+        /// Class name (default: the roster's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Address the workstations' SSH ports are published on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sessions started at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Trainee, state, last score, hints used, time left.
+    Status { name: String },
+    /// Grade every session in parallel; write signed results and the reports.
+    Grade { name: String },
+    /// Write the class's reports from its signed results.
+    Report {
+        name: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Remove every session of the class (results and reports stay).
+    Stop { name: String },
+    /// Wait for the deadline, then grade a last time and freeze (started by `class start --time`).
+    Watch { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the signing key (ed25519).
+    Init,
+    /// Print the public key.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod backend;
+pub mod class;
 pub mod cli;
 pub mod grade;
 pub mod history;
@@ -13,4 +14,5 @@ pub mod progress;
 pub mod project;
 pub mod report;
 pub mod session;
+pub mod signing;
 pub mod terminal;

@@ -22,6 +22,7 @@ pub const LABEL_SEED: &str = "opslab.seed";
 pub const LABEL_LAB_DIR: &str = "opslab.lab-dir";
 pub const LABEL_STARTED: &str = "opslab.started";
 pub const GRADER: &str = "grader";
+pub const LABEL_SSH_BIND: &str = "opslab.ssh-bind";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -69,6 +70,9 @@ pub struct Session {
     pub started: u64,
     /// service name -> container id
     pub containers: BTreeMap<String, String>,
+    /// The class this session belongs to, and its other class labels (`opslab.class*`).
+    pub extra_labels: HashMap<String, String>,
+    pub ssh_bind: Option<String>,
 }
 
 pub fn now() -> u64 {
@@ -124,6 +128,12 @@ impl Session {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0),
                 containers: BTreeMap::new(),
+                extra_labels: l
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("opslab.class"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                ssh_bind: l.get(LABEL_SSH_BIND).cloned(),
             });
             if let Some(svc) = l.get(LABEL_SERVICE) {
                 s.containers.insert(svc.clone(), c.id.clone());
@@ -193,6 +203,10 @@ pub struct StartRequest<'a> {
     pub trainee: &'a str,
     pub seed: u64,
     pub session_id: Option<String>,
+    /// Labels added to everything of the session (a class, its deadline).
+    pub extra_labels: HashMap<String, String>,
+    /// Publish the trainee service's SSH port on this address (trainer assessments).
+    pub ssh_bind: Option<String>,
 }
 
 pub struct Runner<'a> {
@@ -345,15 +359,7 @@ impl Runner<'_> {
             }
         });
         let result = self
-            .create(
-                lab,
-                &id,
-                req.trainee,
-                req.seed,
-                &params,
-                &images,
-                &interrupted,
-            )
+            .create(lab, &id, &req, &params, &images, &interrupted)
             .await;
         listener.abort();
         let result = match result {
@@ -381,8 +387,7 @@ impl Runner<'_> {
         &self,
         lab: &Lab,
         id: &str,
-        trainee: &str,
-        seed: u64,
+        req: &StartRequest<'_>,
         params: &Params,
         images: &BTreeMap<String, String>,
         interrupted: &AtomicBool,
@@ -394,6 +399,7 @@ impl Runner<'_> {
                 Ok(())
             }
         };
+        let (trainee, seed) = (req.trainee, req.seed);
         let started = now();
         let mut session = Session {
             id: id.to_string(),
@@ -409,9 +415,15 @@ impl Runner<'_> {
             params: params.clone(),
             started,
             containers: BTreeMap::new(),
+            extra_labels: req.extra_labels.clone(),
+            ssh_bind: req.ssh_bind.clone(),
         };
         let ctx = session.context();
         let mut labels = self.labels(lab, id, trainee);
+        labels.extend(req.extra_labels.clone());
+        if let Some(b) = &req.ssh_bind {
+            labels.insert(LABEL_SSH_BIND.into(), b.clone());
+        }
         let nets = lab.networks();
         self.progress.begin(
             &format!("starting {id}"),
@@ -480,7 +492,16 @@ impl Runner<'_> {
                     .iter()
                     .map(|n| (network_name(id, n), vec![name.clone()]))
                     .collect(),
-                ports: svc.ports.clone(),
+                ports: match &req.ssh_bind {
+                    Some(_) if svc.trainee && !svc.ports.contains(&22) => {
+                        [svc.ports.clone(), vec![22]].concat()
+                    }
+                    _ => svc.ports.clone(),
+                },
+                bind: match &req.ssh_bind {
+                    Some(b) if svc.trainee => b.clone(),
+                    _ => "127.0.0.1".into(),
+                },
                 memory: svc
                     .memory
                     .as_ref()
@@ -605,6 +626,7 @@ impl Runner<'_> {
             labels: gl,
             networks: nets.iter().map(|n| (network_name(id, n), vec![])).collect(),
             ports: vec![],
+            bind: "127.0.0.1".into(),
             memory: 256 << 20,
             pids: 256,
             health: None,

@@ -335,7 +335,7 @@ impl Engine {
                     format!("{p}/tcp"),
                     // Published on loopback only, on a port the engine picks.
                     Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
+                        host_ip: Some(spec.bind.clone()),
                         host_port: Some(String::new()),
                     }]),
                 )
@@ -360,12 +360,8 @@ impl Engine {
             binds: Some(mounts),
             network_mode: spec.networks.first().map(|(n, _)| n.clone()),
             init: Some(true),
-            cap_drop: Some(vec![
-                "NET_RAW".into(),
-                "SYS_CHROOT".into(),
-                "MKNOD".into(),
-                "AUDIT_WRITE".into(),
-            ]),
+            // Raw sockets and device nodes are not needed by labs (sshd needs chroot and audit).
+            cap_drop: Some(vec!["NET_RAW".into(), "MKNOD".into()]),
             ..Default::default()
         };
         let healthcheck = spec.health.as_ref().map(|cmd| HealthConfig {
@@ -570,7 +566,7 @@ impl Engine {
                 continue;
             };
             for b in v.unwrap_or_default() {
-                if b.host_ip.as_deref() == Some("127.0.0.1") {
+                if b.host_ip.as_deref().is_some_and(|ip| !ip.contains(':')) {
                     if let Some(hp) = b.host_port.and_then(|p| p.parse::<u16>().ok()) {
                         ports.insert(cport, hp);
                     }

@@ -62,6 +62,8 @@ pub struct ContainerSpec {
     /// First network with aliases; the others are connected after creation.
     pub networks: Vec<(String, Vec<String>)>,
     pub ports: Vec<u16>,
+    /// Host address the ports are published on: loopback unless a trainer chose otherwise.
+    pub bind: String,
     pub memory: i64,
     pub pids: i64,
     pub health: Option<String>,

@@ -1,5 +1,6 @@
 //! Reports of a grading: terminal text, JSON, JUnit XML and a self-contained HTML page.
 
+pub mod class;
 pub mod html;
 pub mod junit;
 
