@@ -142,6 +142,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn floats_survive_the_round_trip() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let public = init(dir.path()).expect("init");
+        let key = load(dir.path()).expect("load");
+        let file = dir.path().join("r.json");
+        for x in [
+            0.1,
+            1.0 / 3.0,
+            2.718281828459045,
+            123456.789012345678,
+            4.940656458412465e-324,
+        ] {
+            write_signed(&file, &sign(&key, serde_json::json!({ "seconds": x }))).expect("write");
+            verify_file(&file, &public).expect("a float read back signs the same");
+        }
+    }
+
+    #[test]
     fn any_changed_byte_is_caught() {
         let dir = tempfile::tempdir().expect("tmp");
         let public = init(dir.path()).expect("init");

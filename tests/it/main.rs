@@ -3,6 +3,7 @@
 
 mod support;
 
+mod class;
 mod grading;
 mod invalid_labs;
 mod report_schemas;

@@ -15,7 +15,11 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
 
-/// A data folder shared by the tests of this run (history, hints).
+/// A data folder shared by the tests of this run (history, hints, keys, classes).
+pub fn data_path() -> &'static Path {
+    data_dir()
+}
+
 fn data_dir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().expect("a temporary folder"))
