@@ -150,9 +150,9 @@ mod tests {
         for x in [
             0.1,
             1.0 / 3.0,
-            2.718281828459045,
-            123456.789012345678,
-            4.940656458412465e-324,
+            0.000_123_456_789,
+            123_456.789_012_35,
+            f64::MIN_POSITIVE,
         ] {
             write_signed(&file, &sign(&key, serde_json::json!({ "seconds": x }))).expect("write");
             verify_file(&file, &public).expect("a float read back signs the same");
