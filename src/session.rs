@@ -108,6 +108,7 @@ impl Session {
     /// All sessions that have containers in the engine.
     pub async fn list(engine: &Engine) -> Result<Vec<Session>, SessionError> {
         let mut by_id: BTreeMap<String, Session> = BTreeMap::new();
+        let mut complete: Vec<String> = Vec::new();
         for c in engine.containers_with_label(LABEL_SESSION).await? {
             let l = &c.labels;
             let Some(id) = l.get(LABEL_SESSION) else {
@@ -137,12 +138,15 @@ impl Session {
             });
             if let Some(svc) = l.get(LABEL_SERVICE) {
                 s.containers.insert(svc.clone(), c.id.clone());
+                if svc == GRADER && c.name == container_name(id, GRADER) {
+                    complete.push(id.clone());
+                }
             }
         }
-        // A session is complete once its grader container exists: it is created last.
+        // A session is complete once its grader container has its final name: it takes it last.
         Ok(by_id
             .into_values()
-            .filter(|s| s.containers.contains_key(GRADER))
+            .filter(|s| complete.contains(&s.id))
             .collect())
     }
 
@@ -449,6 +453,7 @@ impl Runner<'_> {
         labels.insert(LABEL_STARTED.into(), started.to_string());
         let render = |s: &str| render::render(s, &ctx).map_err(SessionError::Template);
         let mut owners: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        let mut pending = Vec::new();
         for s in &lab.def.service {
             let svc = s.get_ref();
             let name = svc.name.get_ref().clone();
@@ -515,18 +520,45 @@ impl Runner<'_> {
                     .map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone()))
                     .collect(),
             };
-            check()?;
-            let cid = self.engine.create_container(&spec).await?;
             let (files, own) = collect_files(lab, &svc.files, &ctx)?;
-            if !files.is_empty() {
-                self.engine.upload(&cid, "/", tar_files(&files)).await?;
-            }
+            pending.push((name, spec, files, own));
+        }
+        // The grader needs nothing from the services: it is made beside them under a temporary
+        // name, and takes its real name last, which marks the session complete.
+        let grader_spec = self.grader_spec(lab, id, &labels, images);
+        let grader_files = match &lab.def.grader {
+            Some(g) => collect_files(lab, &g.files, &ctx)?.0,
+            None => Vec::new(),
+        };
+        pending.push((GRADER.to_string(), grader_spec, grader_files, Vec::new()));
+        check()?;
+        // Every container is created, filled and started side by side; all of them are waited
+        // for, so that a failure leaves nothing in flight that the clean-up would miss.
+        let created = futures_util::future::join_all(pending.iter().map(
+            |(name, spec, files, own)| async move {
+                let cid = self.engine.create_container(spec).await?;
+                if !files.is_empty() {
+                    self.engine.upload(&cid, "/", tar_files(files)).await?;
+                }
+                Ok::<_, SessionError>((name.clone(), cid, own.clone()))
+            },
+        ))
+        .await;
+        for r in created {
+            let (name, cid, own) = r?;
             owners.push((cid.clone(), own));
             session.containers.insert(name, cid);
         }
-        for cid in session.containers.values() {
-            check()?;
-            self.engine.start(cid).await?;
+        check()?;
+        let starts = futures_util::future::join_all(
+            session
+                .containers
+                .values()
+                .map(|cid| self.engine.start(cid)),
+        )
+        .await;
+        for r in starts {
+            r?;
         }
         for (cid, own) in &owners {
             for (path, owner) in own {
@@ -612,38 +644,45 @@ impl Runner<'_> {
                 }
             }
         }
-        // The grader container comes last: its existence marks the session complete.
         self.progress.step("starting the grader");
+        check()?;
+        let gid = session.container(GRADER)?.to_string();
+        self.engine
+            .rename(&gid, &container_name(id, GRADER))
+            .await?;
+        self.progress.finish(&format!("{id} is ready"));
+        Ok(session)
+    }
+
+    fn grader_spec(
+        &self,
+        lab: &Lab,
+        id: &str,
+        labels: &HashMap<String, String>,
+        images: &BTreeMap<String, String>,
+    ) -> ContainerSpec {
         let mut gl = labels.clone();
         gl.insert(LABEL_SERVICE.into(), GRADER.into());
         gl.insert(LABEL_ROLE.into(), GRADER.into());
-        let spec = ContainerSpec {
-            name: container_name(id, GRADER),
+        ContainerSpec {
+            name: container_name(id, "grader-starting"),
             image: images.get(GRADER).cloned().unwrap_or_default(),
             hostname: format!("{GRADER}-{}", &id.chars().rev().take(6).collect::<String>()),
             command: Some(vec!["sleep".into(), "infinity".into()]),
             env: vec![],
             labels: gl,
-            networks: nets.iter().map(|n| (network_name(id, n), vec![])).collect(),
+            networks: lab
+                .networks()
+                .iter()
+                .map(|n| (network_name(id, n), vec![]))
+                .collect(),
             ports: vec![],
             bind: "127.0.0.1".into(),
             memory: 256 << 20,
             pids: 256,
             health: None,
             volumes: vec![],
-        };
-        check()?;
-        let gid = self.engine.create_container(&spec).await?;
-        if let Some(g) = &lab.def.grader {
-            let (files, _) = collect_files(lab, &g.files, &ctx)?;
-            if !files.is_empty() {
-                self.engine.upload(&gid, "/", tar_files(&files)).await?;
-            }
         }
-        self.engine.start(&gid).await?;
-        session.containers.insert(GRADER.into(), gid);
-        self.progress.finish(&format!("{id} is ready"));
-        Ok(session)
     }
 
     /// Stops and removes a session: containers, networks, volumes.

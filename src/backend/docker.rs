@@ -490,6 +490,18 @@ impl Engine {
             .map_err(EngineError::op(format!("restart {container}")))
     }
 
+    pub async fn rename(&self, container: &str, name: &str) -> Result<()> {
+        self.docker
+            .rename_container(
+                container,
+                bollard::container::RenameContainerOptions {
+                    name: name.to_string(),
+                },
+            )
+            .await
+            .map_err(EngineError::op(format!("rename {container} to {name}")))
+    }
+
     pub async fn pause(&self, container: &str) -> Result<()> {
         self.docker
             .pause_container(container)

@@ -134,50 +134,50 @@ impl ProbeEnv<'_> {
                 body,
             });
         }
-        let mut cmd = format!(
-            "opslab-probe http {} '{}' {}",
-            method,
-            url.replace('\'', "%27"),
-            timeout.as_secs_f64()
-        );
+        // curl in the grader container: it starts in milliseconds, so many probes can run at once.
+        let mut argv: Vec<String> = vec![
+            "curl".into(),
+            "-sS".into(),
+            "-i".into(),
+            "-m".into(),
+            format!("{:.1}", timeout.as_secs_f64()),
+            "-X".into(),
+            method.to_string(),
+        ];
         for (k, v) in headers {
-            cmd.push_str(&format!(
-                " '{}: {}'",
-                k.replace('\'', ""),
-                v.replace('\'', "")
-            ));
+            argv.push("-H".into());
+            argv.push(format!("{k}: {v}"));
         }
+        if body.is_some() {
+            argv.push("--data-binary".into());
+            argv.push("@-".into());
+        }
+        argv.extend([
+            "-w".to_string(),
+            "\n%{http_code}".to_string(),
+            url.to_string(),
+        ]);
         let out = self
+            .engine
             .exec(
-                crate::session::GRADER,
-                &cmd,
+                self.container(crate::session::GRADER)?,
+                argv,
                 None,
                 timeout + Duration::from_secs(5),
                 body.map(|b| b.as_bytes().to_vec()),
             )
-            .await?;
-        let v: Value = serde_json::from_str(out.stdout.trim())
-            .map_err(|_| format!("probe failed: {}{}", out.stdout, out.stderr))?;
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return Err(e.to_string());
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.exit_code != 0 {
+            return Err(match out.exit_code {
+                6 => format!("unknown host `{svc}`"),
+                7 => "connection refused".into(),
+                28 => "no answer before the timeout".into(),
+                _ => excerpt(&out.stderr),
+            });
         }
-        Ok(HttpAnswer {
-            status: v.get("status").and_then(Value::as_u64).unwrap_or(0) as u16,
-            headers: v
-                .get("headers")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            body: v
-                .get("body")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-        })
+        parse_curl(&out.stdout)
+            .ok_or_else(|| format!("unreadable answer: {}", excerpt(&out.stdout)))
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, String> {
@@ -292,31 +292,33 @@ impl ProbeEnv<'_> {
         }
         if let Some(port) = e.port {
             let svc = e.service.clone().unwrap_or_default();
-            let cmd = format!("opslab-probe port '{svc}' {port} 3");
+            // bash's /dev/tcp in the grader container: a TCP connection, nothing else.
+            let argv = vec![
+                "bash".to_string(),
+                "-c".into(),
+                "exec 3<>\"/dev/tcp/$0/$1\"".into(),
+                svc.clone(),
+                port.to_string(),
+            ];
+            let want = e.open.unwrap_or(true);
+            let cid = match self.container(crate::session::GRADER) {
+                Ok(c) => c,
+                Err(s) => return seen(false, s),
+            };
             return match self
-                .exec(
-                    crate::session::GRADER,
-                    &cmd,
-                    None,
-                    Duration::from_secs(10),
-                    None,
-                )
+                .engine
+                .exec(cid, argv, None, Duration::from_secs(3), None)
                 .await
             {
-                Err(s) => seen(false, s),
+                Err(err) => seen(false, err.to_string()),
                 Ok(out) => {
-                    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null);
-                    let open = v.get("open").and_then(Value::as_bool).unwrap_or(false);
-                    let want = e.open.unwrap_or(true);
+                    let open = out.exit_code == 0;
                     let text = if open {
                         format!("{svc}:{port} accepts connections")
+                    } else if out.timed_out {
+                        format!("{svc}:{port} does not answer")
                     } else {
-                        format!(
-                            "{svc}:{port} refuses ({})",
-                            v.get("error")
-                                .and_then(Value::as_str)
-                                .unwrap_or("no answer")
-                        )
+                        format!("{svc}:{port} refuses connections")
                     };
                     seen(open == want, text)
                 }
@@ -676,6 +678,36 @@ impl ProbeEnv<'_> {
     }
 }
 
+/// Splits `curl -i -w '\n%{http_code}'` output into status, headers and body.
+fn parse_curl(out: &str) -> Option<HttpAnswer> {
+    let (mut rest, code) = out.rsplit_once('\n')?;
+    let status: u16 = code.trim().parse().ok()?;
+    // Interim answers (100 Continue) come first, each with its own header block.
+    let (head, body) = loop {
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        let interim = head
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|c| c.starts_with('1'));
+        if interim && body.starts_with("HTTP/") {
+            rest = body;
+            continue;
+        }
+        break (head, body);
+    };
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(HttpAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
 fn json_equals(got: &Value, want: &toml::Value) -> bool {
     match (got, want) {
         (Value::String(a), toml::Value::String(b)) => a == b,
@@ -733,6 +765,17 @@ mod tests {
             Some(("web".into(), 80, "/".into()))
         );
         assert_eq!(split_url("ftp://x"), None);
+    }
+
+    #[test]
+    fn reads_curl_answers() {
+        let a = parse_curl("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Type: text/plain\r\n\r\nhello\nworld\n201").expect("parses");
+        assert_eq!(a.status, 201);
+        assert_eq!(
+            a.headers.get("content-type").map(String::as_str),
+            Some("text/plain")
+        );
+        assert_eq!(a.body, "hello\nworld");
     }
 
     #[test]

@@ -1,10 +1,28 @@
 """Entry point: `python3 -m shop` serves; `python3 -m shop migrate` applies migrations and exits."""
 import signal
 import sys
+import threading
+import time
 
 from .app import Shop, make_server
 from .config import Config
 from .db import DatabaseError
+
+
+def migrate_once(shop):
+    try:
+        applied = shop.migrate()
+    except DatabaseError as exc:
+        print("shop: cannot migrate now: %s" % exc, file=sys.stderr, flush=True)
+        return False
+    if applied:
+        print("shop: applied migrations: %s" % ", ".join(applied), file=sys.stderr, flush=True)
+    return True
+
+
+def migrate_until_done(shop, every=2.0):
+    while not migrate_once(shop):
+        time.sleep(every)
 
 
 def main(argv):
@@ -25,14 +43,10 @@ def main(argv):
     if command != "serve":
         print("usage: python3 -m shop [serve|migrate|version]", file=sys.stderr)
         return 2
-    if config.auto_migrate:
-        try:
-            applied = shop.migrate()
-            if applied:
-                print("shop: applied migrations: %s" % ", ".join(applied), file=sys.stderr)
-        except DatabaseError as exc:
-            # Keep serving: /health reports the problem until the database is back.
-            print("shop: cannot migrate now: %s" % exc, file=sys.stderr)
+    if config.auto_migrate and not migrate_once(shop):
+        # Keep serving (/health reports the problem) and retry until the database answers:
+        # the database may start after the shop.
+        threading.Thread(target=migrate_until_done, args=(shop,), daemon=True).start()
     server = make_server(shop)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("shop %s listening on port %d (features: %s)" % (config.version, config.port, ",".join(config.features) or "none"), file=sys.stderr, flush=True)
