@@ -433,16 +433,20 @@ impl Runner<'_> {
             &format!("starting {id}"),
             Some((lab.def.service.len() + 2) as u64),
         );
-        for n in &nets {
+        check()?;
+        let created = futures_util::future::join_all(nets.iter().map(|n| {
             let internal = lab
                 .def
                 .network
                 .iter()
                 .any(|d| d.get_ref().name.get_ref() == n && d.get_ref().internal);
-            check()?;
-            self.engine
-                .create_network(&network_name(id, n), internal, labels.clone())
-                .await?;
+            let name = network_name(id, n);
+            let labels = labels.clone();
+            async move { self.engine.create_network(&name, internal, labels).await }
+        }))
+        .await;
+        for r in created {
+            r?;
         }
         labels.insert(
             LABEL_PARAMS.into(),
