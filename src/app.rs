@@ -277,13 +277,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     Ok(exit::OK)
                 }
                 ImagesCommand::List => {
-                    let root = engine
-                        .image_id(&format!(
-                            "{}:{}",
-                            crate::images::ROOT_REPO,
-                            crate::images::ROOT_TAG
-                        ))
-                        .await?;
+                    let root = engine.image_id(&crate::images::root_name()).await?;
                     let plan =
                         builder.plan(&project.image_names(), root.as_deref().unwrap_or("none"))?;
                     for p in plan {
@@ -324,7 +318,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "seed": s.seed })
                 );
             } else {
-                println!("{}\n", lab.brief(&lang).trim_end());
+                let brief = lab.brief(&lang);
+                let brief = crate::lab::render::render(&brief, &s.context()).unwrap_or(brief);
+                println!("{}\n", brief.trim_end());
                 println!("session {} is ready. Get in with:  opslab shell", s.id);
                 println!("grade your work with:  opslab check    hints:  opslab hint    stop:  opslab stop");
             }

@@ -15,8 +15,20 @@ use crate::backend::{Engine, EngineError, LABEL_MANAGED};
 use crate::progress::Progress;
 use crate::project::Project;
 
-pub const ROOT_REPO: &str = "opslab/debian";
-pub const ROOT_TAG: &str = "bookworm";
+/// The base image's name: `opslab/debian:bookworm`, or `OPSLAB_BASE_TAG` in place of `bookworm`
+/// (to bootstrap a second base beside the first, as the tests do).
+pub fn root_ref() -> (String, String) {
+    let tag = std::env::var("OPSLAB_BASE_TAG")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "bookworm".into());
+    ("opslab/debian".into(), tag)
+}
+
+pub fn root_name() -> String {
+    let (repo, tag) = root_ref();
+    format!("{repo}:{tag}")
+}
 pub const LABEL_IMAGE: &str = "opslab.image";
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +127,7 @@ pub struct Builder<'a> {
 impl Builder<'_> {
     /// The Debian base image, from the engine, a registry or debootstrap; returns its id.
     pub async fn root(&self) -> Result<String, ImageError> {
-        let ours = format!("{ROOT_REPO}:{ROOT_TAG}");
+        let ours = root_name();
         if let Some(id) = self.engine.image_id(&ours).await? {
             return Ok(id);
         }
@@ -156,17 +168,13 @@ impl Builder<'_> {
         self.engine
             .build(
                 tar_dir(dir.path())?,
-                &format!("{ROOT_REPO}:{ROOT_TAG}"),
+                &root_name(),
                 HashMap::new(),
                 labels,
                 |_| {},
             )
             .await?;
-        Ok(self
-            .engine
-            .image_id(&format!("{ROOT_REPO}:{ROOT_TAG}"))
-            .await?
-            .unwrap_or(id))
+        Ok(self.engine.image_id(&root_name()).await?.unwrap_or(id))
     }
 
     async fn bootstrap(&self) -> Result<String, ImageError> {
@@ -224,11 +232,12 @@ impl Builder<'_> {
                 String::from_utf8_lossy(&tar.stderr).to_string(),
             ));
         }
-        self.engine.import(tar.stdout, ROOT_REPO, ROOT_TAG).await?;
+        let (repo, tag) = root_ref();
+        self.engine.import(tar.stdout, &repo, &tag).await?;
         self.progress
             .note("base image: bootstrapped opslab/debian:bookworm from Debian's packages");
         self.engine
-            .image_id(&format!("{ROOT_REPO}:{ROOT_TAG}"))
+            .image_id(&root_name())
             .await?
             .ok_or_else(|| ImageError::NoBase("the imported image is not in the engine".into()))
     }
@@ -270,9 +279,9 @@ impl Builder<'_> {
         for n in order {
             let base_tag = match manifest(self.project, &n)?.base {
                 Some(b) => tags.get(&b).cloned().unwrap_or_default(),
-                None => format!("{ROOT_REPO}:{ROOT_TAG}"),
+                None => root_name(),
             };
-            let base_identity = if base_tag.starts_with(ROOT_REPO) && base_tag.ends_with(ROOT_TAG) {
+            let base_identity = if base_tag == root_name() {
                 root_id.to_string()
             } else {
                 base_tag.clone()

@@ -158,16 +158,27 @@ impl Session {
                 .into_iter()
                 .find(|s| s.id == id)
                 .ok_or_else(|| SessionError::NoSession(format!(" named `{id}`"))),
-            None => match all.len() {
-                0 => Err(SessionError::NoSession(String::new())),
-                1 => Ok(all.into_iter().next().expect("one element")),
-                _ => Err(SessionError::Ambiguous(
-                    all.iter()
-                        .map(|s| s.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )),
-            },
+            None => {
+                // Without a name, only the user's own practice sessions are candidates: never
+                // a class's sessions, nor a selftest's.
+                let all: Vec<Session> = all
+                    .into_iter()
+                    .filter(|s| {
+                        !s.extra_labels.contains_key("opslab.class")
+                            && !s.trainee.starts_with("selftest-")
+                    })
+                    .collect();
+                match all.len() {
+                    0 => Err(SessionError::NoSession(String::new())),
+                    1 => Ok(all.into_iter().next().expect("one element")),
+                    _ => Err(SessionError::Ambiguous(
+                        all.iter()
+                            .map(|s| s.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )),
+                }
+            }
         }
     }
 
@@ -517,7 +528,10 @@ impl Runner<'_> {
                     .and_then(|m| crate::lab::model_memory(m.get_ref()))
                     .unwrap_or(512 << 20),
                 pids: svc.pids.as_ref().map(|p| *p.get_ref()).unwrap_or(512),
-                health: svc.health.clone(),
+                health: match &svc.health {
+                    Some(h) => Some(render(h)?),
+                    None => None,
+                },
                 volumes: svc
                     .volumes
                     .iter()

@@ -476,7 +476,21 @@ impl Grader<'_> {
             return o;
         }
         let mut ctx = base_ctx.clone();
-        ctx.insert("with", &c.with);
+        // `with` values may use the lab's params (`repo_url = "git@git:{{ repo }}.git"`).
+        let with: serde_json::Map<String, serde_json::Value> = c
+            .with
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => serde_json::Value::String(
+                        render::render(s, &ctx).unwrap_or_else(|_| s.clone()),
+                    ),
+                    other => other.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        ctx.insert("with", &with);
         let started = Instant::now();
         let check_started = unix_now();
         let probe_env = ProbeEnv {

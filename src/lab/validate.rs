@@ -257,6 +257,11 @@ pub fn validate(
                 );
             }
         }
+        if let Some(h) = &svc.health {
+            if let Err(e) = render::render(h, &ctx) {
+                cx.err(s.span(), f("health"), format!("template error: {e}"));
+            }
+        }
         for arg in svc.command.iter().flatten() {
             if let Err(e) = render::render(arg, &ctx) {
                 cx.err(s.span(), f("command"), format!("template error: {e}"));
