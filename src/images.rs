@@ -234,8 +234,10 @@ impl Builder<'_> {
         }
         let (repo, tag) = root_ref();
         self.engine.import(tar.stdout, &repo, &tag).await?;
-        self.progress
-            .note("base image: bootstrapped opslab/debian:bookworm from Debian's packages");
+        self.progress.note(&format!(
+            "base image: bootstrapped {} from Debian's packages",
+            root_name()
+        ));
         self.engine
             .image_id(&root_name())
             .await?
