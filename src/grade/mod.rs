@@ -553,9 +553,13 @@ impl Grader<'_> {
     ) -> Result<(String, String, BTreeMap<String, f64>), (String, String, BTreeMap<String, f64>)>
     {
         let mut measures = BTreeMap::new();
+        let mut clock = started;
         for a in &c.actions {
             let a = render_all(a, ctx)
                 .map_err(|e| ("the check's actions render".to_string(), e, BTreeMap::new()))?;
+            if a.starts_measure == Some(true) {
+                clock = Instant::now();
+            }
             if let Err(e) = self.act(&a, env, undo).await {
                 return Err((
                     format!(
@@ -567,7 +571,6 @@ impl Grader<'_> {
                 ));
             }
         }
-        let acted = Instant::now();
         let mut expected = Vec::new();
         let mut seen = Vec::new();
         for e in &c.expect {
@@ -584,10 +587,9 @@ impl Grader<'_> {
             }
         }
         if let Some(m) = &c.measure {
-            let from = if c.actions.is_empty() { started } else { acted };
             measures.insert(
                 m.clone(),
-                (from.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                (clock.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             );
         }
         Ok((expected.join("; "), seen.join("; "), measures))

@@ -225,6 +225,8 @@ pub struct ActionDef {
     pub to: Option<String>,
     pub mode: Option<String>,
     pub owner: Option<String>,
+    /// The check's `measure` clock starts when this action starts (default: the first action).
+    pub starts_measure: Option<bool>,
 }
 
 /// An expectation of a check. Exactly one of the kind fields is set.
