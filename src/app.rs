@@ -425,7 +425,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let options = Options {
                 lang: lang.clone(),
                 only: (!only.is_empty()).then(|| only.clone()),
-                ..Options::default()
+                deadline,
             };
             let mut g = Grader {
                 engine: &engine,
@@ -869,19 +869,22 @@ async fn selftest(
                 bars.note(&format!("run {run}: grading the {phase} lab"));
                 Grader { engine, lab, session: &s, progress: bars, options: Options::default() }
             };
-            let before = grader("untouched").run().await;
-            if before.passed {
-                problems.push(format!("run {run}: the untouched lab passes ({}/{})", before.score, before.total));
-            }
-            for c in &before.checks {
-                if c.status == Status::Passed && !c.initially_passes {
-                    problems.push(format!(
-                        "run {run}: check `{}` passes on the untouched lab: its grader cannot fail (mark it initially_passes if that is meant)",
-                        c.id
-                    ));
+            // A shortcut attempt starts from a lab whose untouched state the selftest proves.
+            let before = if attempt.is_none() { Some(grader("untouched").run().await) } else { None };
+            if let Some(before) = &before {
+                if before.passed {
+                    problems.push(format!("run {run}: the untouched lab passes ({}/{})", before.score, before.total));
+                }
+                for c in &before.checks {
+                    if c.status == Status::Passed && !c.initially_passes {
+                        problems.push(format!(
+                            "run {run}: check `{}` passes on the untouched lab: its grader cannot fail (mark it initially_passes if that is meant)",
+                            c.id
+                        ));
+                    }
                 }
             }
-            bars.note(&format!("run {run}: untouched {}/{}; applying {}", before.score, before.total, solution.display()));
+            bars.note(&format!("run {run}: applying {}", solution.display()));
             apply_solution(engine, lab, &s, &solution).await?;
             let after = grader(if attempt.is_some() { "attempted" } else { "solved" }).run().await;
             if attempt.is_some() {
@@ -899,13 +902,18 @@ async fn selftest(
             }
             bars.note(&format!("run {run}: after {}/{}", after.score, after.total));
             if !json {
-                println!("run {run}: untouched {}/{} ({:.0}%), {} {}/{} ({:.0}%)", before.score, before.total, before.percent,
-                    if attempt.is_some() { "attempt" } else { "solved" }, after.score, after.total, after.percent);
+                match &before {
+                    Some(b) => println!(
+                        "run {run}: untouched {}/{} ({:.0}%), solved {}/{} ({:.0}%)",
+                        b.score, b.total, b.percent, after.score, after.total, after.percent
+                    ),
+                    None => println!("run {run}: attempt {}/{} ({:.0}%)", after.score, after.total, after.percent),
+                }
                 for (k, v) in &after.measures {
                     println!("        measured {k}: {v:.1}s");
                 }
             }
-            grades.push(before);
+            grades.extend(before);
             grades.push(after);
             Ok::<(), AppError>(())
         }

@@ -66,6 +66,9 @@ pub enum Command {
         /// Only these checks.
         #[arg(long = "only")]
         only: Vec<String>,
+        /// Grading as a whole stops here; checks not run by then fail with that reason.
+        #[arg(long, default_value = "15m")]
+        deadline: String,
     },
     /// Show the next hint for a check (the first failing one by default).
     Hint {
