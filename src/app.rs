@@ -418,7 +418,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             junit,
             html,
             only,
+            deadline,
         } => {
+            let deadline = crate::lab::parse_duration(deadline)
+                .map_err(|e| AppError::Input(format!("--deadline: {e}")))?;
             let engine = engine().await?;
             let s = Session::find(&engine, session.as_deref()).await?;
             let lab = Lab::load(Path::new(&s.lab_dir), &project)?;
