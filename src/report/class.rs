@@ -46,11 +46,12 @@ fn bars_svg(title: &str, unit: &str, items: &[(String, f64)]) -> String {
         let y = 26.0 + row * i as f64;
         let bw = (v / max) * (w - 200.0);
         s.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"130\" y=\"{y}\" width=\"{bw:.1}\" height=\"16\" fill=\"#2f6db5\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{v:.1}{unit}</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"130\" y=\"{y}\" width=\"{bw:.1}\" height=\"16\" fill=\"#2f6db5\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{}{unit}</text>",
             y + 12.0,
             esc(label),
             135.0 + bw,
-            y + 12.0
+            y + 12.0,
+            if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") }
         ));
     }
     s.push_str("</svg>");
