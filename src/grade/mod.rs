@@ -114,7 +114,15 @@ fn render_all<T: Serialize + serde::de::DeserializeOwned>(
         match v {
             serde_json::Value::String(s) => *s = render::render(s, ctx)?,
             serde_json::Value::Array(a) => a.iter_mut().try_for_each(|x| walk(x, ctx))?,
-            serde_json::Value::Object(o) => o.values_mut().try_for_each(|x| walk(x, ctx))?,
+            serde_json::Value::Object(o) => {
+                // Keys too: label names may be per-trainee (`labels = { "{{ team_label }}" = ... }`).
+                let mut rendered = serde_json::Map::new();
+                for (k, mut x) in std::mem::take(o) {
+                    walk(&mut x, ctx)?;
+                    rendered.insert(render::render(&k, ctx)?, x);
+                }
+                *o = rendered;
+            }
             _ => {}
         }
         Ok(())
