@@ -635,6 +635,35 @@ impl Engine {
 
     /// Runs `cmd` in the container and collects its output. Past `timeout` the command is
     /// killed (inside, by coreutils' timeout, and the wait is abandoned here a little later).
+    /// Creates and starts an exec with stdout and stderr attached.
+    async fn start_exec(
+        &self,
+        container: &str,
+        mut opts: CreateExecOptions<String>,
+    ) -> Result<(String, StartExecResults)> {
+        let tty = opts.tty == Some(true);
+        opts.attach_stdout = Some(true);
+        opts.attach_stderr = Some(true);
+        let exec = self
+            .docker
+            .create_exec(container, opts)
+            .await
+            .map_err(EngineError::op(format!("exec in {container}")))?;
+        let started = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(EngineError::op(format!("exec in {container}")))?;
+        Ok((exec.id, started))
+    }
+
     pub async fn exec(
         &self,
         container: &str,
@@ -651,33 +680,17 @@ impl Engine {
             secs.to_string(),
         ];
         full.extend(cmd);
-        let exec = self
-            .docker
-            .create_exec(
+        let (exec_id, started) = self
+            .start_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(full),
                     user: user.map(str::to_string),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
                     attach_stdin: Some(stdin.is_some()),
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
-        let started = self
-            .docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: false,
-                    output_capacity: None,
-                }),
-            )
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
+            .await?;
         let mut out = ExecOutput::default();
         if let StartExecResults::Attached {
             mut output,
@@ -714,7 +727,7 @@ impl Engine {
         }
         let inspect = self
             .docker
-            .inspect_exec(&exec.id)
+            .inspect_exec(&exec_id)
             .await
             .map_err(EngineError::op(format!("exec in {container}")))?;
         out.exit_code = inspect.exit_code.unwrap_or(-1);
@@ -734,36 +747,20 @@ impl Engine {
         env: Vec<String>,
         workdir: Option<&str>,
     ) -> Result<i64> {
-        let exec = self
-            .docker
-            .create_exec(
+        let (exec_id, started) = self
+            .start_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(cmd),
                     user: user.map(str::to_string),
                     env: Some(env),
                     working_dir: workdir.map(str::to_string),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
                     attach_stdin: Some(true),
                     tty: Some(true),
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
-        let started = self
-            .docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: true,
-                    output_capacity: None,
-                }),
-            )
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
+            .await?;
         if let StartExecResults::Attached {
             mut output,
             mut input,
@@ -771,7 +768,7 @@ impl Engine {
         {
             let resize = |(h, w): (u16, u16)| {
                 let docker = self.docker.clone();
-                let id = exec.id.clone();
+                let id = exec_id.clone();
                 async move {
                     let _ = docker
                         .resize_exec(
@@ -810,7 +807,7 @@ impl Engine {
         }
         let inspect = self
             .docker
-            .inspect_exec(&exec.id)
+            .inspect_exec(&exec_id)
             .await
             .map_err(EngineError::op(format!("exec in {container}")))?;
         Ok(inspect.exit_code.unwrap_or(-1))

@@ -563,6 +563,31 @@ fn check_strings(
     }
 }
 
+/// Whether exactly one kind key is set; reports the error otherwise.
+fn exactly_one(
+    cx: &mut Ctx,
+    span: std::ops::Range<usize>,
+    field: &str,
+    what: &str,
+    kinds: &[&str],
+    all: &[&str],
+) -> bool {
+    if kinds.len() == 1 {
+        return true;
+    }
+    let found = if kinds.is_empty() {
+        "none".to_string()
+    } else {
+        kinds.join(" and ")
+    };
+    cx.err(
+        span,
+        field,
+        format!("{what} is exactly one of {}, found {found}", all.join(", ")),
+    );
+    false
+}
+
 fn check_action(
     cx: &mut Ctx,
     a: &Spanned<ActionDef>,
@@ -573,20 +598,14 @@ fn check_action(
     let span = at.unwrap_or_else(|| a.span());
     let def = a.get_ref();
     let kinds = def.kinds();
-    if kinds.len() != 1 {
-        cx.err(
-            span,
-            field,
-            format!(
-                "an action is exactly one of {}, found {}",
-                super::model::ACTION_KINDS.join(", "),
-                if kinds.is_empty() {
-                    "none".into()
-                } else {
-                    kinds.join(" and ")
-                }
-            ),
-        );
+    if !exactly_one(
+        cx,
+        span.clone(),
+        field,
+        "an action",
+        &kinds,
+        super::model::ACTION_KINDS,
+    ) {
         return;
     }
     for d in [&def.timeout, &def.wait].into_iter().flatten() {
@@ -654,20 +673,14 @@ fn check_expect(
     let span = at.unwrap_or_else(|| e.span());
     let def = e.get_ref();
     let kinds = def.kinds();
-    if kinds.len() != 1 {
-        cx.err(
-            span,
-            field,
-            format!(
-                "an expectation is exactly one of {}, found {}",
-                super::model::EXPECT_KINDS.join(", "),
-                if kinds.is_empty() {
-                    "none".into()
-                } else {
-                    kinds.join(" and ")
-                }
-            ),
-        );
+    if !exactly_one(
+        cx,
+        span.clone(),
+        field,
+        "an expectation",
+        &kinds,
+        super::model::EXPECT_KINDS,
+    ) {
         return;
     }
     if def.within.is_some() && def.holds.is_some() {
