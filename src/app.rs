@@ -310,6 +310,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     session_id: None,
                     extra_labels: Default::default(),
                     ssh_bind: None,
+                    health_interval: Duration::from_secs(1),
+                    patience: 1,
                 })
                 .await?;
             if cli.json {
@@ -556,6 +558,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
                     session_id: Some(s.id.clone()),
                     extra_labels: s.extra_labels.clone(),
                     ssh_bind: s.ssh_bind.clone(),
+                    health_interval: Duration::from_secs(1),
+                    patience: 1,
                 })
                 .await?;
             println!("session {} is back to its initial state", s2.id);
@@ -865,6 +869,8 @@ async fn selftest(
                 session_id: None,
                 extra_labels: Default::default(),
                 ssh_bind: None,
+                health_interval: Duration::from_secs(1),
+                patience: 1,
             })
             .await?;
         let result = async {

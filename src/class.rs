@@ -235,6 +235,7 @@ impl Class<'_> {
             Some(roster.len() as u64),
         );
         let quiet = crate::progress::Silent;
+        let roster_len = roster.len();
         let starts = futures_util::stream::iter(roster.iter().cloned())
             .map(|t| {
                 let labels = labels.clone();
@@ -254,6 +255,14 @@ impl Class<'_> {
                             session_id: None,
                             extra_labels: labels,
                             ssh_bind: Some(bind),
+                            // Many sessions' health commands at once would load the machine
+                            // more than the sessions themselves.
+                            health_interval: Duration::from_secs(if roster_len > 8 {
+                                5
+                            } else {
+                                2
+                            }),
+                            patience: 4,
                         })
                         .await;
                     self.progress.advance();

@@ -222,6 +222,10 @@ pub struct StartRequest<'a> {
     pub extra_labels: HashMap<String, String>,
     /// Publish the trainee service's SSH port on this address (trainer assessments).
     pub ssh_bind: Option<String>,
+    /// How often health commands run; a class of many sessions spaces them out.
+    pub health_interval: Duration,
+    /// Multiplies the lab's health deadlines (a class starts many sessions at once).
+    pub patience: u32,
 }
 
 pub struct Runner<'a> {
@@ -528,6 +532,7 @@ impl Runner<'_> {
                     .and_then(|m| crate::lab::model_memory(m.get_ref()))
                     .unwrap_or(512 << 20),
                 pids: svc.pids.as_ref().map(|p| *p.get_ref()).unwrap_or(512),
+                health_interval: req.health_interval,
                 health: match &svc.health {
                     Some(h) => Some(render(h)?),
                     None => None,
@@ -605,7 +610,8 @@ impl Runner<'_> {
                 .health_timeout
                 .as_ref()
                 .and_then(|t| humantime::parse_duration(t.get_ref()).ok())
-                .unwrap_or(Duration::from_secs(60));
+                .unwrap_or(Duration::from_secs(60))
+                * req.patience.max(1);
             let cid = session
                 .containers
                 .get(svc.name.get_ref())
@@ -699,6 +705,7 @@ impl Runner<'_> {
             memory: 256 << 20,
             pids: 256,
             health: None,
+            health_interval: Duration::from_secs(1),
             volumes: vec![],
         }
     }
@@ -738,7 +745,7 @@ pub async fn wait_healthy(
                     .join("\n"),
             });
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 

@@ -366,8 +366,9 @@ impl Engine {
         };
         let healthcheck = spec.health.as_ref().map(|cmd| HealthConfig {
             test: Some(vec!["CMD-SHELL".into(), cmd.clone()]),
-            interval: Some(1_000_000_000),
-            timeout: Some(5_000_000_000),
+            interval: Some(spec.health_interval.as_nanos() as i64),
+            // A check that answers slowly on a loaded machine still answers.
+            timeout: Some(30_000_000_000),
             retries: Some(3),
             start_period: Some(120_000_000_000),
             start_interval: None,

@@ -67,6 +67,9 @@ pub struct ContainerSpec {
     pub memory: i64,
     pub pids: i64,
     pub health: Option<String>,
+    /// How often the engine runs the health command (every check is an exec: classes of many
+    /// sessions space them out).
+    pub health_interval: std::time::Duration,
     pub volumes: Vec<(String, String)>,
 }
 
