@@ -194,25 +194,97 @@ impl Engine {
 
     // ---- networks and volumes ----
 
+    /// Creates a network. The engine picks its subnet from its default pools; when those are
+    /// used up (they hold about thirty networks, fewer than a class needs), opslab takes a /26
+    /// from its own pool (`OPSLAB_SUBNET_POOL`, default 10.213.0.0/16).
     pub async fn create_network(
         &self,
         name: &str,
         internal: bool,
         labels: HashMap<String, String>,
     ) -> Result<String> {
-        let r = self
+        let first = self
             .docker
             .create_network(CreateNetworkOptions {
                 name: name.to_string(),
                 check_duplicate: true,
                 driver: "bridge".to_string(),
                 internal,
-                labels,
+                labels: labels.clone(),
                 ..Default::default()
             })
+            .await;
+        match first {
+            Ok(r) => return Ok(r.id),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("non-overlapping") => {}
+            Err(e) => return Err(EngineError::op(format!("create network {name}"))(e)),
+        }
+        let pool = std::env::var("OPSLAB_SUBNET_POOL").unwrap_or_else(|_| "10.213.0.0/16".into());
+        let (base, bits) = parse_cidr(&pool).ok_or_else(|| {
+            EngineError::Other(format!("OPSLAB_SUBNET_POOL `{pool}` is not a CIDR block"))
+        })?;
+        let blocks = 1u32 << (26u32.saturating_sub(bits)).min(16);
+        let mut tried = std::collections::HashSet::new();
+        loop {
+            let used = self.used_subnets().await?;
+            // Start at a block drawn from the name, so that concurrent creations rarely collide.
+            let start = name
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                % blocks;
+            let candidate = (0..blocks)
+                .map(|i| base + ((start + i) % blocks) * 64)
+                .find(|net| {
+                    !tried.contains(net)
+                        && !used.iter().any(|(u, ubits)| overlaps(*net, 26, *u, *ubits))
+                })
+                .ok_or_else(|| {
+                    EngineError::Other(format!(
+                        "no free /26 left in {pool}; set OPSLAB_SUBNET_POOL to a larger block"
+                    ))
+                })?;
+            tried.insert(candidate);
+            let subnet = format!("{}/26", std::net::Ipv4Addr::from(candidate));
+            let r = self
+                .docker
+                .create_network(CreateNetworkOptions {
+                    name: name.to_string(),
+                    check_duplicate: true,
+                    driver: "bridge".to_string(),
+                    internal,
+                    labels: labels.clone(),
+                    ipam: bollard::models::Ipam {
+                        config: Some(vec![bollard::models::IpamConfig {
+                            subnet: Some(subnet),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .await;
+            match r {
+                Ok(r) => return Ok(r.id),
+                // Taken by a network created meanwhile: try the next block.
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                    if message.contains("overlap") && tried.len() < 64 => {}
+                Err(e) => return Err(EngineError::op(format!("create network {name}"))(e)),
+            }
+        }
+    }
+
+    async fn used_subnets(&self) -> Result<Vec<(u32, u32)>> {
+        let list = self
+            .docker
+            .list_networks(None::<ListNetworksOptions<String>>)
             .await
-            .map_err(EngineError::op(format!("create network {name}")))?;
-        Ok(r.id)
+            .map_err(EngineError::op("list networks"))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|n| n.ipam.and_then(|i| i.config).unwrap_or_default())
+            .filter_map(|c| c.subnet.as_deref().and_then(parse_cidr))
+            .collect())
     }
 
     pub async fn networks_with_label(&self, label: &str) -> Result<Vec<Listed>> {
@@ -853,4 +925,46 @@ fn build_failure(tag: &str, step: &str, tail: &[String], error: &str) -> EngineE
     }
     msg.push_str(&format!("  error: {}", error.trim()));
     EngineError::Other(msg)
+}
+
+/// An IPv4 CIDR block as (first address, prefix length).
+fn parse_cidr(s: &str) -> Option<(u32, u32)> {
+    let (addr, bits) = s.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    Some((u32::from(addr) & mask, bits))
+}
+
+fn overlaps(a: u32, abits: u32, b: u32, bbits: u32) -> bool {
+    let bits = abits.min(bbits);
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    a & mask == b & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_overlap_when_the_shorter_prefix_covers_both() {
+        let (a, ab) = parse_cidr("10.213.0.64/26").expect("cidr");
+        let (b, bb) = parse_cidr("10.213.0.0/16").expect("cidr");
+        let (c, cb) = parse_cidr("10.213.0.128/26").expect("cidr");
+        assert!(overlaps(a, ab, b, bb));
+        assert!(!overlaps(a, ab, c, cb));
+        assert_eq!(
+            parse_cidr("172.17.0.1/16"),
+            Some((u32::from(std::net::Ipv4Addr::new(172, 17, 0, 0)), 16))
+        );
+        assert_eq!(parse_cidr("nope"), None);
+    }
 }
