@@ -35,7 +35,7 @@ failed=()
 for lab in "${labs[@]}"; do
   if ! wait "${pids[$lab]}"; then failed+=("$lab"); fi
   echo "=================== $lab"
-  grep -v '^  \|\.\.\.$' "$logs/$lab.log" || true
+  grep -v '^  [^ ]\|\.\.\.$' "$logs/$lab.log" || true
 done
 rm -rf "$logs"
 if [ ${#failed[@]} -gt 0 ]; then
