@@ -685,12 +685,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Hints cost points in an assessment (a class's session); in practice they are only counted.
 fn apply_hint_penalty(lab: &Lab, s: &Session, g: &mut Grade) {
     let used = crate::history::History::open()
         .and_then(|h| h.total_hints(&s.id, s.started))
         .unwrap_or(0);
-    g.hints_used = used;
-    g.hint_penalty = (used * lab.def.lab.hint_cost).min(g.score);
+    if s.extra_labels.contains_key(crate::class::LABEL_CLASS) {
+        crate::class::apply_penalty(g, used, lab.def.lab.hint_cost);
+    } else {
+        g.hints_used = used;
+    }
 }
 
 fn write_reports(g: &Grade, junit: Option<&Path>, html: Option<&Path>) -> Result<()> {

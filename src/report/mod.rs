@@ -69,7 +69,7 @@ pub fn terminal(g: &Grade, colour: bool) -> String {
         "\nscore {}/{} ({:.0}%), pass mark {}%: {verdict}  [graded in {:.1}s]\n",
         g.score, g.total, g.percent, g.pass_mark, g.seconds
     ));
-    if g.hint_penalty > 0 {
+    if g.hints_used > 0 {
         s.push_str(&format!(
             "hints used: {} (-{} points)\n",
             g.hints_used, g.hint_penalty
