@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::{Engine, EngineError, LABEL_MANAGED, LABEL_SESSION};
+use crate::backend::{Engine, EngineError, LABEL_SESSION};
 use crate::cli::{ClassCommand, Cli, Command, ImagesCommand, KeysCommand};
 use crate::grade::{Grade, Grader, Options, Status};
 use crate::images::{Builder, ImageError};
@@ -303,16 +303,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             };
             let trainee = trainee.clone().unwrap_or_else(trainee_default);
             let s = runner
-                .start(StartRequest {
-                    lab: &lab,
-                    trainee: &trainee,
-                    seed: *seed,
-                    session_id: None,
-                    extra_labels: Default::default(),
-                    ssh_bind: None,
-                    health_interval: Duration::from_secs(1),
-                    patience: 1,
-                })
+                .start(StartRequest::practice(&lab, &trainee, *seed))
                 .await?;
             if cli.json {
                 println!(
@@ -552,14 +543,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             runner.stop(&s).await?;
             let s2 = runner
                 .start(StartRequest {
-                    lab: &lab,
-                    trainee: &s.trainee,
-                    seed: s.seed,
                     session_id: Some(s.id.clone()),
                     extra_labels: s.extra_labels.clone(),
                     ssh_bind: s.ssh_bind.clone(),
-                    health_interval: Duration::from_secs(1),
-                    patience: 1,
+                    ..StartRequest::practice(&lab, &s.trainee, s.seed)
                 })
                 .await?;
             println!("session {} is back to its initial state", s2.id);
@@ -862,21 +849,12 @@ async fn selftest(
     let solution = attempt
         .map(Path::to_path_buf)
         .unwrap_or_else(|| lab.dir.join("solution"));
-    let _ = LABEL_MANAGED;
     for run in 1..=runs.max(1) {
         let trainee = format!("selftest-{}-{run}", std::process::id());
         let s = runner
-            .start(StartRequest {
-                lab,
-                trainee: &trainee,
-                seed: u64::from(run),
-                session_id: None,
-                extra_labels: Default::default(),
-                ssh_bind: None,
-                health_interval: Duration::from_secs(1),
-                patience: 1,
-            })
+            .start(StartRequest::practice(lab, &trainee, u64::from(run)))
             .await?;
+        bars.note(&format!("run {run}: session {}", s.id));
         let result = async {
             let grader = |phase: &str| {
                 bars.note(&format!("run {run}: grading the {phase} lab"));

@@ -203,12 +203,7 @@ impl Class<'_> {
         let info = ClassInfo {
             id: opts.id.clone(),
             lab: lab.id().into(),
-            lab_dir: lab
-                .dir
-                .canonicalize()
-                .unwrap_or(lab.dir.clone())
-                .display()
-                .to_string(),
+            lab_dir: lab.canonical_dir(),
             trainees: roster.clone(),
             created,
             deadline: opts.time.map(|t| created + t.as_secs()),

@@ -228,6 +228,22 @@ pub struct StartRequest<'a> {
     pub patience: u32,
 }
 
+impl<'a> StartRequest<'a> {
+    /// A trainee's own session (not a class's): loopback only, default health pacing.
+    pub fn practice(lab: &'a Lab, trainee: &'a str, seed: u64) -> StartRequest<'a> {
+        StartRequest {
+            lab,
+            trainee,
+            seed,
+            session_id: None,
+            extra_labels: HashMap::new(),
+            ssh_bind: None,
+            health_interval: Duration::from_secs(1),
+            patience: 1,
+        }
+    }
+}
+
 pub struct Runner<'a> {
     pub engine: &'a Engine,
     pub project: &'a Project,
@@ -423,12 +439,7 @@ impl Runner<'_> {
         let mut session = Session {
             id: id.to_string(),
             lab: lab.id().to_string(),
-            lab_dir: lab
-                .dir
-                .canonicalize()
-                .unwrap_or(lab.dir.clone())
-                .display()
-                .to_string(),
+            lab_dir: lab.canonical_dir(),
             trainee: trainee.to_string(),
             seed,
             params: params.clone(),

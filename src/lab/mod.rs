@@ -85,6 +85,15 @@ impl Lab {
         }
     }
 
+    /// The lab's folder as an absolute path (kept in labels and class files).
+    pub fn canonical_dir(&self) -> String {
+        self.dir
+            .canonicalize()
+            .unwrap_or(self.dir.clone())
+            .display()
+            .to_string()
+    }
+
     pub fn pass_mark(&self) -> u32 {
         *self.def.lab.pass.get_ref()
     }
