@@ -209,12 +209,20 @@ fn selftest_proves_a_fixture_grader_both_ways_docker() {
         "2",
     ]);
     assert!(out.status.success(), "selftest trio: {}", text(&out));
-    assert!(text(&out).contains("selftest trio: ok"));
-    assert_eq!(
-        objects_with_label("opslab.session=trio-selftest-1"),
-        0,
-        "selftest leaves nothing"
-    );
+    let t = text(&out);
+    assert!(t.contains("selftest trio: ok"));
+    let sessions: Vec<&str> = t
+        .lines()
+        .filter_map(|l| l.split_once(": session ").map(|(_, id)| id.trim()))
+        .collect();
+    assert_eq!(sessions.len(), 2, "each run names its session: {t}");
+    for id in sessions {
+        assert_eq!(
+            objects_with_label(&format!("opslab.session={id}")),
+            0,
+            "selftest left {id} behind"
+        );
+    }
 }
 
 #[test]
