@@ -22,18 +22,23 @@ demo: setup build
 
 test: setup lint test-rust test-labs
 
+# What opslab objects a trainer already had running before the tests (not the tests' to judge).
+SNAPSHOT := target/engine-before-tests.txt
+
 test-rust:
 	cargo build
+	@mkdir -p target && bash tests/leftovers.sh snapshot $(SNAPSHOT)
 	cargo test --all-targets -- --test-threads=4
+	bash tests/leftovers.sh check $(SNAPSHOT) "the Rust tests"
 
 # Every lab validates, its grader is proved both ways twice, and every shortcut attempt fails.
 test-labs: build
 	$(OPSLAB) validate
 	$(OPSLAB) images build
+	@mkdir -p target && bash tests/leftovers.sh snapshot $(SNAPSHOT).labs
 	bash tests/labs.sh
+	bash tests/leftovers.sh check $(SNAPSHOT).labs "the lab selftests"
 	$(OPSLAB) gc
-	@left=$$(docker ps -aq --filter label=opslab.managed | wc -l); \
-	  if [ "$$left" -ne 0 ]; then echo "error: $$left opslab container(s) left behind"; exit 1; fi
 
 # Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30.
 bench:
