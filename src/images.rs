@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::backend::docker::BuildEvent;
-use crate::backend::{Engine, EngineError, LABEL_MANAGED};
+use crate::backend::{Engine, EngineError};
 use crate::progress::Progress;
 use crate::project::Project;
 
@@ -29,6 +29,9 @@ pub fn root_name() -> String {
     let (repo, tag) = root_ref();
     format!("{repo}:{tag}")
 }
+/// The one label opslab's images carry. Every container inherits its image's labels (build
+/// steps included), so images never carry `opslab.managed`: that label marks only what a
+/// session creates, and `gc` must not mistake a build step or a user's own container for it.
 pub const LABEL_IMAGE: &str = "opslab.image";
 
 #[derive(Debug, thiserror::Error)]
@@ -161,10 +164,7 @@ impl Builder<'_> {
         let dir = tempfile::tempdir().map_err(|e| ImageError::Io(PathBuf::from("tmp"), e))?;
         std::fs::write(dir.path().join("Dockerfile"), format!("FROM {from}\n"))
             .map_err(|e| ImageError::Io(dir.path().to_path_buf(), e))?;
-        let labels = HashMap::from([
-            (LABEL_MANAGED.to_string(), "1".to_string()),
-            (LABEL_IMAGE.to_string(), "root".to_string()),
-        ]);
+        let labels = HashMap::from([(LABEL_IMAGE.to_string(), "root".to_string())]);
         self.engine
             .build(
                 tar_dir(dir.path())?,
@@ -327,10 +327,7 @@ impl Builder<'_> {
         for p in &missing {
             self.progress.step(&format!("{}: starting", p.name));
             let context = tar_dir(&self.project.images_dir().join(&p.name))?;
-            let labels = HashMap::from([
-                (LABEL_MANAGED.to_string(), "1".to_string()),
-                (LABEL_IMAGE.to_string(), p.name.clone()),
-            ]);
+            let labels = HashMap::from([(LABEL_IMAGE.to_string(), p.name.clone())]);
             let args = HashMap::from([("BASE".to_string(), p.base_tag.clone())]);
             let name = p.name.clone();
             let progress = self.progress;

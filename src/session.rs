@@ -816,20 +816,23 @@ pub async fn gc(engine: &Engine, all: bool) -> Result<GcReport, SessionError> {
         !all && (labels.get(LABEL_SESSION).is_some_and(|s| live.contains(s))
             || owner_alive(labels.get(LABEL_OWNER_PID)))
     };
+    // Everything a session creates carries its session label; `--all` also takes objects an
+    // older opslab labelled as managed without one.
+    let label = if all { LABEL_MANAGED } else { LABEL_SESSION };
     let mut report = GcReport::default();
-    for c in engine.containers_with_label(LABEL_MANAGED).await? {
+    for c in engine.containers_with_label(label).await? {
         if !keep(&c.labels) {
             engine.remove_container(&c.id).await?;
             report.containers += 1;
         }
     }
-    for n in engine.networks_with_label(LABEL_MANAGED).await? {
+    for n in engine.networks_with_label(label).await? {
         if !keep(&n.labels) {
             engine.remove_network(&n.id).await?;
             report.networks += 1;
         }
     }
-    for v in engine.volumes_with_label(LABEL_MANAGED).await? {
+    for v in engine.volumes_with_label(label).await? {
         if !keep(&v.labels) {
             engine.remove_volume(&v.name).await?;
             report.volumes += 1;

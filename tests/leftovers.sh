@@ -3,13 +3,13 @@
 #   tests/leftovers.sh snapshot FILE   records the opslab objects present now (sessions a
 #                                      trainer already had running are not the tests' to judge)
 #   tests/leftovers.sh check FILE STAGE  fails, naming each object, if anything labelled
-#                                      opslab.managed exists that FILE did not record
+#                                      opslab.session exists that FILE did not record
 set -euo pipefail
 
 objects() {
-  docker ps -aq --no-trunc --filter label=opslab.managed | sed 's/^/container /'
-  docker network ls -q --no-trunc --filter label=opslab.managed | sed 's/^/network /'
-  docker volume ls -q --filter label=opslab.managed | sed 's/^/volume /'
+  docker ps -aq --no-trunc --filter label=opslab.session | sed 's/^/container /'
+  docker network ls -q --no-trunc --filter label=opslab.session | sed 's/^/network /'
+  docker volume ls -q --filter label=opslab.session | sed 's/^/volume /'
 }
 
 describe() {

@@ -10,9 +10,7 @@ use bollard::container::{
     StopContainerOptions, UploadToContainerOptions,
 };
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::image::{
-    BuildImageOptions, CreateImageOptions, ListImagesOptions, RemoveImageOptions,
-};
+use bollard::image::{BuildImageOptions, CreateImageOptions, RemoveImageOptions};
 use bollard::models::{EndpointSettings, HealthConfig, HostConfig, PortBinding};
 use bollard::network::{
     ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions, ListNetworksOptions,
@@ -155,26 +153,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    pub async fn images_with_label(
-        &self,
-        label: &str,
-    ) -> Result<Vec<(String, Vec<String>, i64, HashMap<String, String>)>> {
-        let mut filters = HashMap::new();
-        filters.insert("label", vec![label]);
-        let list = self
-            .docker
-            .list_images(Some(ListImagesOptions {
-                filters,
-                ..Default::default()
-            }))
-            .await
-            .map_err(EngineError::op("list images"))?;
-        Ok(list
-            .into_iter()
-            .map(|i| (i.id, i.repo_tags, i.size, i.labels))
-            .collect())
     }
 
     pub async fn remove_image(&self, tag: &str) -> Result<()> {
