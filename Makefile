@@ -29,7 +29,7 @@ test-rust:
 	cargo build
 	@mkdir -p target && bash tests/leftovers.sh snapshot $(SNAPSHOT)
 	cargo test --all-targets -- --test-threads=4
-	bash tests/leftovers.sh check $(SNAPSHOT) "the Rust tests"
+	bash tests/leftovers.sh check $(SNAPSHOT) "the Rust tests" $(OPSLAB)
 
 # Every lab validates, its grader is proved both ways twice, and every shortcut attempt fails.
 test-labs: build
@@ -37,8 +37,7 @@ test-labs: build
 	$(OPSLAB) images build
 	@mkdir -p target && bash tests/leftovers.sh snapshot $(SNAPSHOT).labs
 	bash tests/labs.sh
-	bash tests/leftovers.sh check $(SNAPSHOT).labs "the lab selftests"
-	$(OPSLAB) gc
+	bash tests/leftovers.sh check $(SNAPSHOT).labs "the lab selftests" $(OPSLAB)
 
 # Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30.
 bench:

@@ -339,10 +339,7 @@ impl Runner<'_> {
             (LABEL_LAB.to_string(), lab.id().to_string()),
             (LABEL_SESSION.to_string(), id.to_string()),
             (LABEL_TRAINEE.to_string(), trainee.to_string()),
-            (
-                LABEL_OWNER_PID.to_string(),
-                format!("{}@{}", std::process::id(), hostname()),
-            ),
+            (LABEL_OWNER_PID.to_string(), owner_label(std::process::id())),
         ])
     }
 
@@ -783,12 +780,42 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The process that creates a session's objects, as `PID:START@HOST`. The start time (clock
+/// ticks since boot, from /proc) tells a live owner from a later process that got the same pid:
+/// pids wrap quickly on a busy machine.
+fn owner_label(pid: u32) -> String {
+    let start = process_start(pid).unwrap_or_default();
+    format!("{pid}:{start}@{}", hostname())
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 fn owner_alive(owner: Option<&String>) -> bool {
     let Some(owner) = owner else { return false };
-    let Some((pid, host)) = owner.split_once('@') else {
+    let Some((proc_id, host)) = owner.split_once('@') else {
         return false;
     };
-    host == hostname() && std::path::Path::new(&format!("/proc/{pid}")).exists()
+    if host != hostname() {
+        return false;
+    }
+    let (pid, start) = match proc_id.split_once(':') {
+        Some((pid, start)) => (pid, start.parse::<u64>().ok()),
+        None => (proc_id, None),
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    match (process_start(pid), start) {
+        (None, _) => false,
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+    }
 }
 
 /// What `gc` removed.
@@ -839,4 +866,24 @@ pub async fn gc(engine: &Engine, all: bool) -> Result<GcReport, SessionError> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_is_alive_only_while_the_same_process_runs() {
+        let me = owner_label(std::process::id());
+        assert!(owner_alive(Some(&me)), "{me}");
+        // The same pid with another start time is a later process that reused the pid.
+        let (proc_id, host) = me.split_once('@').expect("pid@host");
+        let (pid, start) = proc_id.split_once(':').expect("pid:start");
+        let start: u64 = start.parse().expect("a number");
+        let reused = format!("{pid}:{}@{host}", start + 1);
+        assert!(!owner_alive(Some(&reused)));
+        assert!(!owner_alive(Some(&format!("{pid}:{start}@another-host"))));
+        assert!(!owner_alive(Some(&"4194305:1@x".to_string())));
+        assert!(!owner_alive(None));
+    }
 }

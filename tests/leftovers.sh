@@ -2,8 +2,10 @@
 # Checks that a test stage left nothing of opslab's in the engine.
 #   tests/leftovers.sh snapshot FILE   records the opslab objects present now (sessions a
 #                                      trainer already had running are not the tests' to judge)
-#   tests/leftovers.sh check FILE STAGE  fails, naming each object, if anything labelled
-#                                      opslab.session exists that FILE did not record
+#   tests/leftovers.sh check FILE STAGE [OPSLAB]
+#                                      names every object labelled opslab.session that FILE did
+#                                      not record, runs `opslab gc`, and fails, naming them, if
+#                                      any of them is still there
 set -euo pipefail
 
 objects() {
@@ -38,18 +40,25 @@ case ${1:-} in
     objects | sort >"$2"
     ;;
   check)
-    file=$2 stage=${3:-tests}
+    file=$2 stage=${3:-tests} opslab=${4:-target/debug/opslab}
     new=$(objects | sort | comm -13 "$file" -)
-    if [ -n "$new" ]; then
-      echo "error: $stage left $(echo "$new" | wc -l) opslab object(s) in the engine:" >&2
-      while read -r kind id; do echo "  $(describe "$kind" "$id")" >&2; done <<<"$new"
-      echo "  sessions alive: $(docker ps -a --filter label=opslab.session --format '{{.Label "opslab.session"}}' | sort -u | tr '\n' ' ')" >&2
+    if [ -z "$new" ]; then
+      echo "$stage left nothing in the engine"
+      exit 0
+    fi
+    echo "$stage left $(echo "$new" | wc -l) opslab object(s); opslab gc must take them:"
+    while read -r kind id; do echo "  $(describe "$kind" "$id")"; done <<<"$new"
+    "$opslab" gc
+    left=$(objects | sort | comm -13 "$file" -)
+    if [ -n "$left" ]; then
+      echo "error: after $stage and opslab gc, $(echo "$left" | wc -l) opslab object(s) remain:" >&2
+      while read -r kind id; do echo "  $(describe "$kind" "$id")" >&2; done <<<"$left"
+      echo "  sessions in the engine: $(docker ps -a --filter label=opslab.session --format '{{.Label "opslab.session"}}' | sort -u | tr '\n' ' ')" >&2
       exit 1
     fi
-    echo "$stage left nothing in the engine"
     ;;
   *)
-    echo "usage: $0 snapshot FILE | check FILE STAGE" >&2
+    echo "usage: $0 snapshot FILE | check FILE STAGE [OPSLAB]" >&2
     exit 2
     ;;
 esac
