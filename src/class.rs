@@ -18,7 +18,6 @@ use crate::project::Project;
 use crate::session::{self, Runner, Session, SessionError, StartRequest};
 
 pub const LABEL_CLASS: &str = "opslab.class";
-pub const LABEL_DEADLINE: &str = "opslab.class-deadline";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClassError {
@@ -199,14 +198,14 @@ impl Class<'_> {
             return Err(ClassError::Exists(opts.id.clone()));
         }
         std::fs::create_dir_all(dir.join("keys")).map_err(|e| ClassError::Io(dir.clone(), e))?;
-        let created = session::now();
-        let info = ClassInfo {
+        // The clock starts once every trainee can log in (below), not while images build.
+        let mut info = ClassInfo {
             id: opts.id.clone(),
             lab: lab.id().into(),
             lab_dir: lab.canonical_dir(),
             trainees: roster.clone(),
-            created,
-            deadline: opts.time.map(|t| created + t.as_secs()),
+            created: session::now(),
+            deadline: None,
             bind: opts.bind.clone(),
             seed: opts.seed,
         };
@@ -221,10 +220,7 @@ impl Class<'_> {
             progress: self.progress,
         };
         runner.images_for(lab).await?;
-        let mut labels = HashMap::from([(LABEL_CLASS.to_string(), opts.id.clone())]);
-        if let Some(d) = info.deadline {
-            labels.insert(LABEL_DEADLINE.into(), d.to_string());
-        }
+        let labels = HashMap::from([(LABEL_CLASS.to_string(), opts.id.clone())]);
         self.progress.begin(
             &format!("starting class {} ({} trainees)", opts.id, roster.len()),
             Some(roster.len() as u64),
@@ -288,6 +284,11 @@ impl Class<'_> {
             )));
         }
         access.sort_by(|a, b| a.trainee.id.cmp(&b.trainee.id));
+        info.deadline = opts.time.map(|t| session::now() + t.as_secs());
+        write(
+            &dir.join("class.json"),
+            &serde_json::to_vec_pretty(&info).unwrap_or_default(),
+        )?;
         write(
             &dir.join("access.md"),
             access_sheet(&info, lab, &access).as_bytes(),
