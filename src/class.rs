@@ -167,6 +167,13 @@ pub fn load_info(id: &str) -> Result<ClassInfo, ClassError> {
     serde_json::from_str(&text).map_err(|e| ClassError::Io(path, std::io::Error::other(e)))
 }
 
+fn save_info(info: &ClassInfo) -> Result<(), ClassError> {
+    write(
+        &class_dir(&info.id).join("class.json"),
+        &serde_json::to_vec_pretty(info).unwrap_or_default(),
+    )
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ClassError> {
     crate::report::write_atomic(path, bytes).map_err(|e| ClassError::Io(path.to_path_buf(), e))
 }
@@ -209,10 +216,7 @@ impl Class<'_> {
             bind: opts.bind.clone(),
             seed: opts.seed,
         };
-        write(
-            &dir.join("class.json"),
-            &serde_json::to_vec_pretty(&info).unwrap_or_default(),
-        )?;
+        save_info(&info)?;
         // Images once, before the sessions start side by side.
         let runner = Runner {
             engine: self.engine,
@@ -285,10 +289,7 @@ impl Class<'_> {
         }
         access.sort_by(|a, b| a.trainee.id.cmp(&b.trainee.id));
         info.deadline = opts.time.map(|t| session::now() + t.as_secs());
-        write(
-            &dir.join("class.json"),
-            &serde_json::to_vec_pretty(&info).unwrap_or_default(),
-        )?;
+        save_info(&info)?;
         write(
             &dir.join("access.md"),
             access_sheet(&info, lab, &access).as_bytes(),

@@ -804,18 +804,13 @@ fn owner_alive(owner: Option<&String>) -> bool {
     if host != hostname() {
         return false;
     }
-    let (pid, start) = match proc_id.split_once(':') {
-        Some((pid, start)) => (pid, start.parse::<u64>().ok()),
-        None => (proc_id, None),
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
+    let Some((pid, start)) = proc_id.split_once(':') else {
         return false;
     };
-    match (process_start(pid), start) {
-        (None, _) => false,
-        (Some(now), Some(then)) => now == then,
-        (Some(_), None) => true,
-    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    process_start(pid) == Some(start)
 }
 
 /// What `gc` removed.
