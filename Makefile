@@ -2,16 +2,20 @@
 OPSLAB := target/debug/opslab
 DEMO_LAB ?= broken-pipeline
 
-.PHONY: setup build demo test test-rust test-labs bench lint clean-engine
+.PHONY: setup setup-demo build demo test test-rust test-labs test-offline bench lint clean-engine fuzz
 
 setup:
 	@bash .ci/setup
+
+# What the demo needs only (no browser or schemas: those are for the tests).
+setup-demo:
+	@bash .ci/setup demo
 
 build:
 	cargo build
 
 # The main job: a lab started, graded, solved, graded again.
-demo: setup build
+demo: setup-demo build
 	$(OPSLAB) stop --session $(DEMO_LAB)-demo >/dev/null 2>&1 || true
 	$(OPSLAB) start $(DEMO_LAB) --trainee demo
 	-$(OPSLAB) check --session $(DEMO_LAB)-demo
@@ -20,7 +24,10 @@ demo: setup build
 	$(OPSLAB) stop --session $(DEMO_LAB)-demo
 	@echo "report: target/demo-report.html"
 
-test: setup lint test-rust test-labs
+# Every stage of lint, test-rust and test-labs, the independent ones side by side
+# (tests/suite.sh), then nothing left in the engine.
+test: setup
+	bash tests/suite.sh
 
 # What opslab objects a trainer already had running before the tests (not the tests' to judge).
 SNAPSHOT := target/engine-before-tests.txt
@@ -39,12 +46,32 @@ test-labs: build
 	bash tests/labs.sh
 	bash tests/leftovers.sh check $(SNAPSHOT).labs "the lab selftests" $(OPSLAB)
 
-# Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30.
+# A classroom with no network: export every lab's images, remove them all, import the archive
+# with no network, then start and grade a lab. It empties the engine of opslab images first, so
+# it runs on its own, when no session is up (not yet a stage of `make test`).
+test-offline: build
+	bash tests/offline.sh
+
+# Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30; one
+# trainee's busy loop beside another's grading; validation at scale; every image built cold, one at a
+# time and side by side, and their export.
 bench:
 	cargo build --release
 	bash bench/run
 	bash bench/labs
 	bash bench/class
+	bash bench/observe
+	bash bench/hog
+	bash bench/validate
+	bash bench/images
+
+# Mutated labs through validation, longer than the bounded pass of `make test` (tests/it/fuzz.rs).
+# Reproducible: FUZZ_SEED fixes the cases; failures are kept under target/fuzz-findings/.
+FUZZ_CASES ?= 50000
+FUZZ_SEED ?= 12
+fuzz:
+	OPSLAB_FUZZ_CASES=$(FUZZ_CASES) OPSLAB_FUZZ_SEED=$(FUZZ_SEED) \
+		cargo test --release --test it fuzz:: -- --nocapture
 
 lint:
 	cargo fmt --check

@@ -1,4 +1,4 @@
-//! The command line, parsed with clap. `app.rs` does the work.
+//! The command line, parsed with clap. `commands/` does the work.
 
 use std::path::PathBuf;
 
@@ -66,6 +66,10 @@ pub enum Command {
         /// Only these checks.
         #[arg(long = "only")]
         only: Vec<String>,
+        /// Only the checks that act on nothing (no push, no outage): an observation that leaves
+        /// the session as it was.
+        #[arg(long, conflicts_with = "only")]
+        observe: bool,
         /// Grading as a whole stops here; checks not run by then fail with that reason.
         #[arg(long, default_value = "15m")]
         deadline: String,
@@ -78,6 +82,17 @@ pub enum Command {
         /// Take the hint even though it costs points (in an assessment).
         #[arg(long)]
         yes: bool,
+    },
+    /// Stop a practice session's containers and keep their state (files, data, parameters,
+    /// hints); `opslab resume` brings it back. The laptop may sleep or reboot meanwhile.
+    Suspend {
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Start a suspended session again and wait until its services are healthy.
+    Resume {
+        #[arg(long)]
+        session: Option<String>,
     },
     /// Put the session back to its initial state, same parameters.
     Reset {
@@ -129,8 +144,12 @@ pub enum Command {
     },
     /// Check signed result files: which are intact, which were altered.
     Verify {
-        #[arg(required = true)]
+        #[arg(required_unless_present = "class")]
         files: Vec<PathBuf>,
+        /// Check a class's whole set of results: one final result of its current instance per
+        /// trainee of the roster, each under its trainee's name, nothing missing or extra.
+        #[arg(long)]
+        class: Option<String>,
         /// The trainer's public key (hex); default: this machine's key.
         #[arg(long)]
         key: Option<String>,
@@ -158,26 +177,69 @@ pub enum ClassCommand {
         /// Address the workstations' SSH ports are published on.
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// Fixed seed for the trainees' parameters, for reproducible tests only: by default it
+        /// is drawn from the operating system's random source and kept in the class folder.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Give the sessions a route out (by default an assessment's networks are internal).
+        #[arg(long)]
+        internet: bool,
         /// Sessions started at once.
         #[arg(long, default_value_t = 4)]
         parallel: usize,
     },
     /// Trainee, state, last score, hints used, time left.
     Status { name: String },
-    /// Grade every session in parallel; write signed results and the reports.
-    Grade { name: String },
+    /// Grade every session in parallel; write signed results and the reports. Before the
+    /// deadline the results are provisional; from it on, the grading is the final one.
+    Grade {
+        name: String,
+        /// End the assessment now (before its time limit, or in a class without one): trainee
+        /// access ends for everyone, then the final grading, then the sessions freeze.
+        #[arg(long = "final")]
+        end_now: bool,
+    },
     /// Write the class's reports from its signed results.
     Report {
         name: String,
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Remove every session of the class (results and reports stay).
-    Stop { name: String },
-    /// Wait for the deadline, then grade a last time and freeze (started by `class start --time`).
-    Watch { name: String },
+    /// A live class page for the trainer: who is logged in, last activity, time left, hints,
+    /// the latest grading per check and a progress timeline, updated by itself. Progress comes
+    /// from observation-only gradings (checks without actions) run every --interval.
+    Serve {
+        name: String,
+        /// Address to listen on (loopback by default; 0.0.0.0 to share it on the trainer's
+        /// network: the URL carries a token).
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Port (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// How often the observation-only gradings run.
+        #[arg(long, default_value = "60s")]
+        interval: String,
+    },
+    /// Remove every session of the class (results and reports stay, and the name stays taken).
+    Stop {
+        name: String,
+        /// Also delete the class folder (results, reports, keys), which frees the name.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Stop the class and move its folder aside (under the data folder's archive/), which
+    /// frees the name.
+    Archive { name: String },
+    /// Wait for the deadline, then end access, grade a last time and freeze (started by
+    /// `class start --time`).
+    Watch {
+        name: String,
+        /// The class instance to finalize; an instance started later under the same name is
+        /// not this watcher's.
+        #[arg(long)]
+        instance: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +254,12 @@ pub enum KeysCommand {
 pub enum ImagesCommand {
     /// Build the named images (all of images/ by default).
     Build { names: Vec<String> },
-    /// List images/ with their tags and whether they are built.
-    List,
+    /// Per lab (all of labs/ by default), the images it needs with their tags: present or
+    /// missing.
+    List { labs: Vec<String> },
+    /// Write one archive with the Debian base and every image the named labs (all by default)
+    /// need, for a classroom with no network: `opslab images import FILE` loads it there.
+    Export { file: PathBuf, labs: Vec<String> },
+    /// Load an archive written by `opslab images export` (no network or debootstrap needed).
+    Import { file: PathBuf },
 }

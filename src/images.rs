@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::backend::docker::BuildEvent;
+use crate::backend::BuildEvent;
 use crate::backend::{Engine, EngineError};
 use crate::progress::Progress;
 use crate::project::Project;
@@ -29,10 +29,7 @@ pub fn root_name() -> String {
     let (repo, tag) = root_ref();
     format!("{repo}:{tag}")
 }
-/// The one label opslab's images carry. Every container inherits its image's labels (build
-/// steps included), so images never carry `opslab.managed`: that label marks only what a
-/// session creates, and `gc` must not mistake a build step or a user's own container for it.
-pub const LABEL_IMAGE: &str = "opslab.image";
+pub use crate::labels::LABEL_IMAGE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -42,12 +39,16 @@ pub enum ImageError {
     BadManifest(String, String),
     #[error("images build on each other in a cycle: {0}")]
     Cycle(String),
-    #[error("cannot get a Debian base image: {0}\n  hint: install debootstrap (apt-get install debootstrap) and run opslab as root, or load a debian:bookworm image into the engine")]
+    #[error("cannot get a Debian base image: {0}")]
     NoBase(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("reading {0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error("writing {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    #[error("not built here: {}", .0.join(", "))]
+    Missing(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -55,22 +56,6 @@ pub enum ImageError {
 struct Manifest {
     #[serde(default)]
     base: Option<String>,
-}
-
-/// Every file below `dir`, recursively, sorted.
-pub fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk_files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 fn manifest(project: &Project, name: &str) -> Result<Manifest, ImageError> {
@@ -84,8 +69,7 @@ fn manifest(project: &Project, name: &str) -> Result<Manifest, ImageError> {
 
 /// Hash of an image's context: every file's path, mode and content.
 fn context_hash(dir: &Path) -> Result<String, ImageError> {
-    let mut files = Vec::new();
-    walk_files(dir, &mut files);
+    let files = crate::confine::walk_lenient(dir);
     let mut h = Sha256::new();
     for f in files {
         let rel = f.strip_prefix(dir).unwrap_or(&f);
@@ -111,6 +95,21 @@ fn tar_dir(dir: &Path) -> Result<Vec<u8>, ImageError> {
         .map_err(|e| ImageError::Io(dir.to_path_buf(), e))?;
     b.into_inner()
         .map_err(|e| ImageError::Io(dir.to_path_buf(), e))
+}
+
+/// How many images build at once: `OPSLAB_BUILD_JOBS`, or the machine's cores (at most 4: the
+/// builds share one engine and one network).
+fn build_jobs() -> usize {
+    std::env::var("OPSLAB_BUILD_JOBS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 4)
+        })
 }
 
 /// What `resolve` works out for one image.
@@ -204,10 +203,9 @@ impl Builder<'_> {
             .map_err(|e| ImageError::NoBase(format!("debootstrap: {e}")))?;
         if !out.status.success() {
             let text = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = text.lines().rev().take(10).collect();
             return Err(ImageError::NoBase(format!(
                 "debootstrap failed: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                crate::text::last_lines(&text, 10)
             )));
         }
         // Keep images small and apt quiet, as Debian's official images do.
@@ -302,6 +300,93 @@ impl Builder<'_> {
         Ok(out)
     }
 
+    /// `names` and the images they build on, each with whether the engine has it (none has
+    /// when the Debian base is missing: their tags depend on it).
+    pub async fn present(&self, names: &[String]) -> Result<Vec<(Planned, bool)>, ImageError> {
+        let root = self.engine.image_id(&root_name()).await?;
+        let plan = self.plan(names, root.as_deref().unwrap_or("none"))?;
+        let mut out = Vec::new();
+        for p in plan {
+            let here = root.is_some() && self.engine.image_id(&p.tag).await?.is_some();
+            out.push((p, here));
+        }
+        Ok(out)
+    }
+
+    /// Writes opslab's Debian base and every image `names` need (bases first) to one archive at
+    /// `path`, whole or not at all; returns the tags written and the archive's size.
+    pub async fn export(
+        &self,
+        names: &[String],
+        path: &Path,
+    ) -> Result<(Vec<String>, u64), ImageError> {
+        if self.engine.image_id(&root_name()).await?.is_none() {
+            return Err(ImageError::Missing(vec![root_name()]));
+        }
+        let status = self.present(names).await?;
+        let missing: Vec<String> = status
+            .iter()
+            .filter(|(_, here)| !here)
+            .map(|(p, _)| p.tag.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ImageError::Missing(missing));
+        }
+        let mut tags = vec![root_name()];
+        tags.extend(status.into_iter().map(|(p, _)| p.tag));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let write = |e| ImageError::Write(path.to_path_buf(), e);
+        std::fs::create_dir_all(dir).map_err(write)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(write)?);
+        self.progress.step(&format!(
+            "writing {} image(s) to {}",
+            tags.len(),
+            path.display()
+        ));
+        let size = self.engine.save_images(&tags, &mut file).await?;
+        file.sync_all().await.map_err(write)?;
+        tmp.persist(path).map_err(|e| write(e.error))?;
+        // A trainer copies it to the classroom's machines.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(write)?;
+        Ok((tags, size))
+    }
+
+    /// Loads an archive written by `export` (no network, no debootstrap needed); returns the
+    /// tags loaded.
+    pub async fn import(&self, path: &Path) -> Result<Vec<String>, ImageError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ImageError::Io(path.to_path_buf(), e))?;
+        self.progress.step(&format!("loading {}", path.display()));
+        Ok(self.engine.load_images(file).await?)
+    }
+
+    /// Builds one image whose base is there.
+    async fn build_one(&self, p: &Planned) -> Result<(), ImageError> {
+        let started = std::time::Instant::now();
+        self.progress.part(&p.name, "starting");
+        let context = tar_dir(&self.project.images_dir().join(&p.name))?;
+        let labels = HashMap::from([(LABEL_IMAGE.to_string(), p.name.clone())]);
+        let args = HashMap::from([("BASE".to_string(), p.base_tag.clone())]);
+        let progress = self.progress;
+        self.engine
+            .build(context, &p.tag, args, labels, |ev| match ev {
+                BuildEvent::Step(s) => progress.part(&p.name, &s),
+                BuildEvent::Output(_) => {}
+            })
+            .await?;
+        self.progress.part_done(
+            &p.name,
+            &format!("built in {:.0} s", started.elapsed().as_secs_f64()),
+        );
+        Ok(())
+    }
+
     /// Builds what is missing among `names` (and their bases); returns (name, tag, built?).
     pub async fn ensure(
         &self,
@@ -324,19 +409,27 @@ impl Builder<'_> {
         }
         self.progress
             .begin("building images", Some(missing.len() as u64));
-        for p in &missing {
-            self.progress.step(&format!("{}: starting", p.name));
-            let context = tar_dir(&self.project.images_dir().join(&p.name))?;
-            let labels = HashMap::from([(LABEL_IMAGE.to_string(), p.name.clone())]);
-            let args = HashMap::from([("BASE".to_string(), p.base_tag.clone())]);
-            let name = p.name.clone();
-            let progress = self.progress;
-            self.engine
-                .build(context, &p.tag, args, labels, |ev| match ev {
-                    BuildEvent::Step(s) => progress.step(&format!("{name}: {s}")),
-                    BuildEvent::Output(_) => {}
-                })
-                .await?;
+        // An image builds once its base is built; independent images build side by side.
+        let mut waiting: Vec<Planned> = missing.clone();
+        let mut unbuilt: Vec<String> = missing.iter().map(|p| p.tag.clone()).collect();
+        let mut building = futures_util::stream::FuturesUnordered::new();
+        let jobs = build_jobs();
+        loop {
+            while building.len() < jobs {
+                let Some(i) = waiting.iter().position(|p| !unbuilt.contains(&p.base_tag)) else {
+                    break;
+                };
+                let p = waiting.remove(i);
+                building.push(async move {
+                    let r = self.build_one(&p).await;
+                    (p, r)
+                });
+            }
+            let Some((p, r)) = futures_util::StreamExt::next(&mut building).await else {
+                break;
+            };
+            r?;
+            unbuilt.retain(|t| *t != p.tag);
             self.progress.advance();
             if let Some(o) = out.iter_mut().find(|o| o.0 == p.name) {
                 o.2 = true;

@@ -8,16 +8,13 @@ fn main() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(opslab::app::exit::BUG);
+            std::process::exit(opslab::error::exit::BUG);
         }
     };
-    let code = match runtime.block_on(opslab::app::run(cli)) {
+    let code = match runtime.block_on(opslab::commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(h) = e.hint() {
-                eprintln!("  hint: {h}");
-            }
+            eprintln!("{}", e.render());
             e.code()
         }
     };

@@ -74,7 +74,7 @@ impl Project {
     pub fn module_names(&self) -> Vec<String> {
         let dir = self.graders_dir();
         let mut files = Vec::new();
-        crate::images::walk_files(&dir, &mut files);
+        files.extend(crate::confine::walk_lenient(&dir));
         let mut names: Vec<String> = files
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "toml"))

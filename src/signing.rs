@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    #[error("no signing key in {0}\n  hint: create one with `opslab keys init`")]
+    #[error("no signing key in {0}")]
     NoKey(PathBuf),
     #[error("a signing key already exists in {0}; it signs every result, so it is kept")]
     Exists(PathBuf),
@@ -98,8 +98,9 @@ pub fn sign(key: &SigningKey, result: serde_json::Value) -> SignedResult {
     }
 }
 
-/// Whether a result file is intact and signed by `trusted` (a hex public key).
-pub fn verify_file(path: &Path, trusted: &str) -> Result<(), String> {
+/// Whether a result file is intact and signed by `trusted` (a hex public key); its signed
+/// result when it is.
+pub fn verify_file(path: &Path, trusted: &str) -> Result<serde_json::Value, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     let signed: SignedResult =
         serde_json::from_slice(&bytes).map_err(|e| format!("not a signed result: {e}"))?;
@@ -128,13 +129,13 @@ pub fn verify_file(path: &Path, trusted: &str) -> Result<(), String> {
     if rewritten != bytes && [rewritten.as_slice(), b"\n"].concat() != bytes {
         return Err("altered: the file differs from the signed content".into());
     }
-    Ok(())
+    Ok(signed.result)
 }
 
 pub fn write_signed(path: &Path, signed: &SignedResult) -> std::io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(signed).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    crate::report::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -1,45 +1,73 @@
 #!/usr/bin/env bash
 # Proves every lab: `opslab selftest LAB --runs 2` (untouched below the pass mark, reference
-# solution at full marks, twice), then each shortcut attempt of tests/cheats/LAB/ must score
-# below the pass mark. Labs run side by side (they mostly wait on their systems); each lab's
-# steps run in order. Prints each lab's log; exits non-zero if any step failed.
+# solution at full marks, twice), and every shortcut attempt of tests/cheats/LAB/ must score
+# below the pass mark and fail each check it targets (`opslab selftest LAB --attempt DIR`).
+#
+# Each of these is an independent job with its own session; they mostly wait on the labs'
+# systems (holds, alert windows, simulated users), so LABS_JOBS of them run side by side
+# (default 3), the longest first, while their sessions start one at a time (OPSLAB_START_SLOTS,
+# default 1: bringing a lab's services up is what loads the machine). Prints each job's log;
+# exits non-zero if any job failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPSLAB=${OPSLAB:-target/debug/opslab}
-PARALLEL=${LABS_PARALLEL:-3}
+JOBS=${LABS_JOBS:-3}
+export OPSLAB_START_SLOTS=${OPSLAB_START_SLOTS:-1}
+ONLY=${1:-}
 logs=$(mktemp -d -t opslab-labs.XXXXXX)
 mkdir -p target
 
-prove() {
-  local lab=$1
-  "$OPSLAB" selftest "$lab" --runs 2 --junit "target/selftest-$lab.xml" || return 1
+# One job per line: "name<TAB>command...". The selftests first: they are the longest.
+jobs=()
+for d in labs/*/lab.toml; do
+  lab=$(basename "$(dirname "$d")")
+  [ -n "$ONLY" ] && [ "$lab" != "$ONLY" ] && continue
+  jobs+=("$lab selftest|$OPSLAB selftest $lab --runs 2 --junit target/selftest-$lab.xml")
+done
+for d in labs/*/lab.toml; do
+  lab=$(basename "$(dirname "$d")")
+  [ -n "$ONLY" ] && [ "$lab" != "$ONLY" ] && continue
   for attempt in "tests/cheats/$lab"/*/; do
     [ -f "$attempt/solve.sh" ] || continue
-    echo "== shortcut attempt $attempt"
-    "$OPSLAB" selftest "$lab" --runs 1 --attempt "$attempt" || return 1
+    name="$lab attempt $(basename "$attempt")"
+    jobs+=("$name|$OPSLAB selftest $lab --runs 1 --attempt $attempt")
   done
+done
+
+run_job() {
+  local i=$1 spec=$2 name cmd start rc
+  name=${spec%%|*}
+  cmd=${spec#*|}
+  start=$(date +%s)
+  if $cmd >"$logs/$i.log" 2>&1; then rc=0; else rc=$?; fi
+  echo "== $name: exit $rc after $(($(date +%s) - start)) s" >>"$logs/$i.log"
+  echo "$rc" >"$logs/$i.rc"
+  echo "done: $name (exit $rc, $(($(date +%s) - start)) s)"
 }
 
-labs=()
-for d in labs/*/lab.toml; do labs+=("$(basename "$(dirname "$d")")"); done
-declare -A pids
+started=$(date +%s)
 running=0
-for lab in "${labs[@]}"; do
-  ( start=$(date +%s); if prove "$lab"; then rc=0; else rc=$?; fi; echo "== $lab: exit $rc after $(( $(date +%s) - start )) s"; exit $rc ) \
-    >"$logs/$lab.log" 2>&1 &
-  pids[$lab]=$!
+for i in "${!jobs[@]}"; do
+  if [ "$running" -ge "$JOBS" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_job "$i" "${jobs[$i]}" &
   running=$((running + 1))
-  if [ "$running" -ge "$PARALLEL" ]; then wait -n || true; running=$((running - 1)); fi
 done
+wait || true
+
 failed=()
-for lab in "${labs[@]}"; do
-  if ! wait "${pids[$lab]}"; then failed+=("$lab"); fi
-  echo "=================== $lab"
-  grep -v '^  [^ ]\|\.\.\.$' "$logs/$lab.log" || true
+for i in "${!jobs[@]}"; do
+  name=${jobs[$i]%%|*}
+  echo "=================== $name"
+  grep -v '^  [^ ]\|\.\.\.$' "$logs/$i.log" || true
+  if [ "$(cat "$logs/$i.rc" 2>/dev/null || echo 1)" != 0 ]; then failed+=("$name"); fi
 done
 rm -rf "$logs"
+echo "${#jobs[@]} job(s) in $(($(date +%s) - started)) s with $JOBS side by side"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "labs that failed: ${failed[*]}" >&2
+  printf 'failed: %s\n' "${failed[@]}" >&2
   exit 1
 fi
-echo "every lab proved: ${labs[*]}"
+echo "every lab proved, every shortcut attempt refused"

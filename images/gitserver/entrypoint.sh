@@ -9,9 +9,12 @@ BARE="/srv/git/$REPO.git"
 
 ssh-keygen -A >/dev/null
 mkdir -p /run/sshd
+# Root never follows a link that an account could have planted in what it owns (this runs again
+# at every restart, on the accounts' files): chown -R and find do not follow links, chmod and a
+# plain chown would, so links are left alone.
 for home in /srv/git /home/ops; do
     owner="$(stat -c %U "$home")"
-    if [ -d "$home/.ssh" ]; then
+    if [ -d "$home/.ssh" ] && [ ! -L "$home/.ssh" ]; then
         chown -R "$owner:$owner" "$home/.ssh"
         chmod 0700 "$home/.ssh"
         find "$home/.ssh" -type f \( -name authorized_keys -o -name 'id_*' \) ! -name '*.pub' -exec chmod 0600 {} +
@@ -42,7 +45,7 @@ if [ ! -f "$BARE/HEAD" ]; then
     fi
     chown -R git:git "$BARE"
 fi
-chown git:git /var/lib/ci /var/lib/ci/www /var/lib/ci/work
+chown -h git:git /var/lib/ci /var/lib/ci/www /var/lib/ci/work
 [ -f /var/lib/ci/www/index.html ] || su git -s /bin/sh -c '/usr/local/bin/ci-run --index'
 
 nginx

@@ -16,16 +16,23 @@ if ! id -u "$DEPLOY_USER" >/dev/null 2>&1; then
     useradd --create-home --shell /bin/bash "$DEPLOY_USER"
     usermod -p '*' "$DEPLOY_USER"
 fi
+# Root never follows a link that an account could have planted in what it owns (this runs again
+# at every restart, on the accounts' files): install -d, chmod and a plain chown would follow it.
 for user in ops "$DEPLOY_USER"; do
     home="$(getent passwd "$user" | cut -d: -f6)"
+    [ -L "$home/.ssh" ] && continue
     install -d -m 0700 -o "$user" -g "$user" "$home/.ssh"
-    [ -f "$home/.ssh/authorized_keys" ] || install -m 0600 -o "$user" -g "$user" /dev/null "$home/.ssh/authorized_keys"
+    keys="$home/.ssh/authorized_keys"
+    [ -L "$keys" ] && continue
+    [ -f "$keys" ] || install -m 0600 -o "$user" -g "$user" /dev/null "$keys"
     chown -R "$user:$user" "$home/.ssh"
-    chmod 0600 "$home/.ssh/authorized_keys"
+    chmod 0600 "$keys"
 done
 
-install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$APP_DIR" "$APP_DIR/releases"
-if [ ! -e "$APP_DIR/current" ]; then
+for dir in "$APP_DIR" "$APP_DIR/releases"; do
+    [ -L "$dir" ] || install -d -o "$DEPLOY_USER" -g "$DEPLOY_USER" "$dir"
+done
+if [ ! -e "$APP_DIR/current" ] && [ ! -L "$APP_DIR/current" ] && [ ! -L "$APP_DIR/releases" ]; then
     build="$(mktemp -d)"
     cp -R /usr/src/shop "$build/src"
     make -s -C "$build/src" package VERSION="$START_VERSION" >/dev/null

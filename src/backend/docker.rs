@@ -1,74 +1,185 @@
-//! The Docker engine through bollard. The only file that imports bollard: every engine call,
-//! its error and its timeout live here. The API version is negotiated with the engine.
+//! The Docker engine through bollard: the Docker `Backend`. The only file that imports bollard:
+//! every Docker call, its error (kept as the cause of an `EngineError`, with its HTTP status)
+//! and its timeout live here. The API version is negotiated with the engine.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bollard::container::{
     Config, CreateContainerOptions, DownloadFromContainerOptions, InspectContainerOptions,
     KillContainerOptions, ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
     StopContainerOptions, UploadToContainerOptions,
 };
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::image::{BuildImageOptions, CreateImageOptions, RemoveImageOptions};
-use bollard::models::{EndpointSettings, HealthConfig, HostConfig, PortBinding};
+use bollard::image::{
+    BuildImageOptions, CreateImageOptions, ImportImageOptions, RemoveImageOptions,
+};
+use bollard::models::{
+    EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
+};
 use bollard::network::{
     ConnectNetworkOptions, CreateNetworkOptions, DisconnectNetworkOptions, ListNetworksOptions,
 };
 use bollard::volume::{CreateVolumeOptions, ListVolumesOptions, RemoveVolumeOptions};
-use bollard::Docker;
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ContainerSpec, ContainerState, EngineError, ExecOutput, Listed};
+use super::{
+    Backend, BuildEvent, ByteStream, Chunk, ContainerSpec, ContainerState, EngineError,
+    ExecRequest, Listed, RunningExec, DEFAULT_NANO_CPUS,
+};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
+/// The error of the Docker call `what`, with the engine's HTTP status when it answered one.
+fn op(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    let what = what.into();
+    move |source| EngineError::Op {
+        op: what,
+        status: match &source {
+            bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+                Some(*status_code)
+            }
+            _ => None,
+        },
+        source: Box::new(source),
+    }
+}
+
+/// The local Docker engine.
 #[derive(Clone)]
-pub struct Engine {
-    docker: Docker,
-    pub api_version: String,
+pub struct Docker {
+    docker: bollard::Docker,
+    /// The engine's CPU count, asked once: a CPU limit above it is refused by the engine.
+    cpus: std::sync::Arc<tokio::sync::OnceCell<i64>>,
 }
 
-/// One line of a build's progress.
-pub enum BuildEvent {
-    Step(String),
-    Output(String),
-}
-
-impl Engine {
+impl Docker {
     /// Connects to the local engine (DOCKER_HOST or the default socket) and negotiates the API
     /// version, so that an older engine (API 1.41) is spoken to in its own version.
-    pub async fn connect() -> Result<Engine> {
-        let docker = Docker::connect_with_local_defaults()
+    pub async fn connect() -> Result<Docker> {
+        let docker = bollard::Docker::connect_with_local_defaults()
             .map_err(|e| EngineError::Unreachable(e.to_string()))?
             .with_timeout(Duration::from_secs(600));
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| EngineError::Unreachable("the engine did not answer within 10s".into()))?
             .map_err(|e| EngineError::Unreachable(e.to_string()))?;
-        let v = docker.client_version();
-        Ok(Engine {
-            api_version: format!("{}.{}", v.major_version, v.minor_version),
+        Ok(Docker {
             docker,
+            cpus: Default::default(),
         })
     }
 
+    async fn used_subnets(&self) -> Result<Vec<(u32, u32)>> {
+        let list = self
+            .docker
+            .list_networks(None::<ListNetworksOptions<String>>)
+            .await
+            .map_err(op("list networks"))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|n| n.ipam.and_then(|i| i.config).unwrap_or_default())
+            .filter_map(|c| c.subnet.as_deref().and_then(parse_cidr))
+            .collect())
+    }
+
+    /// The engine's CPU count (0 when it does not say).
+    async fn engine_cpus(&self) -> Result<i64> {
+        self.cpus
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(op("engine info"))?;
+                Ok(info.ncpu.unwrap_or(0))
+            })
+            .await
+            .copied()
+    }
+
+    /// Creates and starts an exec with stdout and stderr attached.
+    async fn start_exec(
+        &self,
+        container: &str,
+        mut opts: CreateExecOptions<String>,
+    ) -> Result<(String, StartExecResults)> {
+        let tty = opts.tty == Some(true);
+        opts.attach_stdout = Some(true);
+        opts.attach_stderr = Some(true);
+        let exec = self
+            .docker
+            .create_exec(container, opts)
+            .await
+            .map_err(op(format!("exec in {container}")))?;
+        let started = self
+            .docker
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(op(format!("exec in {container}")))?;
+        Ok((exec.id, started))
+    }
+
+    /// Best effort: kills the process group of the exec whose environment holds `mark` (its
+    /// `timeout` leads a group of its own). It runs as the exec's user: containers have no
+    /// CAP_SYS_PTRACE, so even root cannot read another user's environment. `timeout` kills the
+    /// command anyway when this cannot.
+    async fn kill_marked(&self, container: &str, user: Option<&str>, mark: &str) {
+        let script = r#"for d in /proc/[0-9]*; do
+  if tr '\0' '\n' < "$d/environ" 2>/dev/null | grep -qxF "$0"; then
+    kill -9 "-${d#/proc/}" 2>/dev/null; kill -9 "${d#/proc/}" 2>/dev/null
+  fi
+done; true"#;
+        let Ok((_, started)) = self
+            .start_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(vec![
+                        "sh".into(),
+                        "-c".into(),
+                        script.into(),
+                        mark.to_string(),
+                    ]),
+                    user: user.map(str::to_string),
+                    ..Default::default()
+                },
+            )
+            .await
+        else {
+            return;
+        };
+        if let StartExecResults::Attached { mut output, .. } = started {
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(Ok(_)) = output.next().await {}
+            })
+            .await;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Docker {
     // ---- images ----
 
     /// The id of an image present in the engine, or None.
-    pub async fn image_id(&self, tag: &str) -> Result<Option<String>> {
+    async fn image_id(&self, tag: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(tag).await {
             Ok(i) => Ok(i.id),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(e) => Err(EngineError::op(format!("inspect image {tag}"))(e)),
+            Err(e) => Err(op(format!("inspect image {tag}"))(e)),
         }
     }
 
     /// Tries to pull an image from a registry; Err when no registry answers.
-    pub async fn pull(&self, image: &str, tag: &str) -> Result<()> {
+    async fn pull(&self, image: &str, tag: &str) -> Result<()> {
         let opts = CreateImageOptions {
             from_image: image,
             tag,
@@ -76,13 +187,13 @@ impl Engine {
         };
         let mut s = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = s.next().await {
-            item.map_err(EngineError::op(format!("pull {image}:{tag}")))?;
+            item.map_err(op(format!("pull {image}:{tag}")))?;
         }
         Ok(())
     }
 
     /// Imports a root file system tarball as an image (what `docker import` does).
-    pub async fn import(&self, rootfs_tar: Vec<u8>, repo: &str, tag: &str) -> Result<()> {
+    async fn import(&self, rootfs_tar: Vec<u8>, repo: &str, tag: &str) -> Result<()> {
         let opts = CreateImageOptions {
             from_src: "-",
             repo,
@@ -93,7 +204,7 @@ impl Engine {
             .docker
             .create_image(Some(opts), Some(rootfs_tar.into()), None);
         while let Some(item) = s.next().await {
-            let info = item.map_err(EngineError::op(format!("import {repo}:{tag}")))?;
+            let info = item.map_err(op(format!("import {repo}:{tag}")))?;
             if let Some(err) = info.error {
                 return Err(EngineError::Other(format!("import {repo}:{tag}: {err}")));
             }
@@ -103,13 +214,13 @@ impl Engine {
 
     /// Builds an image from a tar of its context. Each step and output line goes to `on_event`.
     /// A failed build returns the failing step and the output that led to it.
-    pub async fn build(
+    async fn build(
         &self,
         context_tar: Vec<u8>,
         tag: &str,
         buildargs: HashMap<String, String>,
         labels: HashMap<String, String>,
-        mut on_event: impl FnMut(BuildEvent),
+        on_event: &mut (dyn FnMut(BuildEvent) + Send),
     ) -> Result<()> {
         let opts = BuildImageOptions {
             dockerfile: "Dockerfile".to_string(),
@@ -131,7 +242,7 @@ impl Engine {
                 Err(bollard::errors::Error::DockerStreamError { error }) => {
                     return Err(build_failure(tag, &step, &tail, &error));
                 }
-                Err(e) => return Err(EngineError::op(format!("build {tag}"))(e)),
+                Err(e) => return Err(op(format!("build {tag}"))(e)),
             };
             if let Some(err) = info.error {
                 return Err(build_failure(tag, &step, &tail, &err));
@@ -155,7 +266,68 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn remove_image(&self, tag: &str) -> Result<()> {
+    /// Writes `tags` with their layers as one archive (the engine's `save` format) to `out`;
+    /// returns its size.
+    async fn save_images(&self, tags: &[String], out: &mut tokio::fs::File) -> Result<u64> {
+        let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let mut stream = self.docker.export_images(&names);
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(op("save images"))?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| EngineError::Other(format!("writing the archive: {e}")))?;
+            size += chunk.len() as u64;
+        }
+        out.flush()
+            .await
+            .map_err(|e| EngineError::Other(format!("writing the archive: {e}")))?;
+        Ok(size)
+    }
+
+    /// Loads an archive of `save_images` into the engine; returns the tags it loaded.
+    async fn load_images(&self, file: tokio::fs::File) -> Result<Vec<String>> {
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<std::io::Error>));
+        let chunks =
+            futures_util::stream::unfold((file, failed.clone()), |(mut f, failed)| async move {
+                let mut buf = vec![0u8; 1 << 20];
+                match f.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((bytes::Bytes::from(buf), (f, failed)))
+                    }
+                    Err(e) => {
+                        if let Ok(mut slot) = failed.lock() {
+                            *slot = Some(e);
+                        }
+                        None
+                    }
+                }
+            });
+        let mut events =
+            self.docker
+                .import_image_stream(ImportImageOptions { quiet: true }, chunks, None);
+        let mut loaded = Vec::new();
+        while let Some(ev) = events.next().await {
+            let ev = ev.map_err(op("load images"))?;
+            if let Some(e) = ev.error {
+                return Err(EngineError::Other(format!("load images: {e}")));
+            }
+            let text = ev.stream.unwrap_or_default();
+            for line in text.lines() {
+                if let Some(tag) = line.trim().strip_prefix("Loaded image: ") {
+                    loaded.push(tag.to_string());
+                }
+            }
+        }
+        if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(EngineError::Other(format!("reading the archive: {e}")));
+        }
+        Ok(loaded)
+    }
+
+    async fn remove_image(&self, tag: &str) -> Result<()> {
         self.docker
             .remove_image(
                 tag,
@@ -166,7 +338,7 @@ impl Engine {
                 None,
             )
             .await
-            .map_err(EngineError::op(format!("remove image {tag}")))?;
+            .map_err(op(format!("remove image {tag}")))?;
         Ok(())
     }
 
@@ -175,12 +347,23 @@ impl Engine {
     /// Creates a network. The engine picks its subnet from its default pools; when those are
     /// used up (they hold about thirty networks, fewer than a class needs), opslab takes a /26
     /// from its own pool (`OPSLAB_SUBNET_POOL`, default 10.213.0.0/16).
-    pub async fn create_network(
+    async fn create_network(
         &self,
         name: &str,
-        internal: bool,
+        reach: super::Reach,
         labels: HashMap<String, String>,
     ) -> Result<String> {
+        let internal = reach != super::Reach::Outside;
+        // The bridge driver's inhibit_ipv4: the host takes no address on the bridge, so a
+        // container of a sealed network has no host address to talk to.
+        let options: HashMap<String, String> = if reach == super::Reach::Sealed {
+            HashMap::from([(
+                "com.docker.network.bridge.inhibit_ipv4".to_string(),
+                "true".to_string(),
+            )])
+        } else {
+            HashMap::new()
+        };
         let first = self
             .docker
             .create_network(CreateNetworkOptions {
@@ -189,14 +372,17 @@ impl Engine {
                 driver: "bridge".to_string(),
                 internal,
                 labels: labels.clone(),
+                options: options.clone(),
                 ..Default::default()
             })
             .await;
         match first {
             Ok(r) => return Ok(r.id),
+            // Pools used up ("non-overlapping"), or a subnet the engine handed out twice to
+            // networks created at the same moment ("overlapping"): take a block of our own.
             Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                if message.contains("non-overlapping") => {}
-            Err(e) => return Err(EngineError::op(format!("create network {name}"))(e)),
+                if message.contains("overlapping") => {}
+            Err(e) => return Err(op(format!("create network {name}"))(e)),
         }
         let pool = std::env::var("OPSLAB_SUBNET_POOL").unwrap_or_else(|_| "10.213.0.0/16".into());
         let (base, bits) = parse_cidr(&pool).ok_or_else(|| {
@@ -232,6 +418,7 @@ impl Engine {
                     driver: "bridge".to_string(),
                     internal,
                     labels: labels.clone(),
+                    options: options.clone(),
                     ipam: bollard::models::Ipam {
                         config: Some(vec![bollard::models::IpamConfig {
                             subnet: Some(subnet),
@@ -247,32 +434,19 @@ impl Engine {
                 // Taken by a network created meanwhile: try the next block.
                 Err(bollard::errors::Error::DockerResponseServerError { message, .. })
                     if message.contains("overlap") && tried.len() < 64 => {}
-                Err(e) => return Err(EngineError::op(format!("create network {name}"))(e)),
+                Err(e) => return Err(op(format!("create network {name}"))(e)),
             }
         }
     }
 
-    async fn used_subnets(&self) -> Result<Vec<(u32, u32)>> {
-        let list = self
-            .docker
-            .list_networks(None::<ListNetworksOptions<String>>)
-            .await
-            .map_err(EngineError::op("list networks"))?;
-        Ok(list
-            .into_iter()
-            .flat_map(|n| n.ipam.and_then(|i| i.config).unwrap_or_default())
-            .filter_map(|c| c.subnet.as_deref().and_then(parse_cidr))
-            .collect())
-    }
-
-    pub async fn networks_with_label(&self, label: &str) -> Result<Vec<Listed>> {
+    async fn networks_with_label(&self, label: &str) -> Result<Vec<Listed>> {
         let mut filters = HashMap::new();
         filters.insert("label", vec![label]);
         let list = self
             .docker
             .list_networks(Some(ListNetworksOptions { filters }))
             .await
-            .map_err(EngineError::op("list networks"))?;
+            .map_err(op("list networks"))?;
         Ok(list
             .into_iter()
             .map(|n| Listed {
@@ -283,17 +457,17 @@ impl Engine {
             .collect())
     }
 
-    pub async fn remove_network(&self, id: &str) -> Result<()> {
+    async fn remove_network(&self, id: &str) -> Result<()> {
         match self.docker.remove_network(id).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("remove network {id}"))(e)),
+            Err(e) => Err(op(format!("remove network {id}"))(e)),
         }
     }
 
-    pub async fn connect_network(
+    async fn connect_network(
         &self,
         container: &str,
         network: &str,
@@ -311,10 +485,10 @@ impl Engine {
                 },
             )
             .await
-            .map_err(EngineError::op(format!("connect {container} to {network}")))
+            .map_err(op(format!("connect {container} to {network}")))
     }
 
-    pub async fn disconnect(&self, container: &str, network: &str) -> Result<()> {
+    async fn disconnect(&self, container: &str, network: &str) -> Result<()> {
         self.docker
             .disconnect_network(
                 network,
@@ -324,12 +498,10 @@ impl Engine {
                 },
             )
             .await
-            .map_err(EngineError::op(format!(
-                "disconnect {container} from {network}"
-            )))
+            .map_err(op(format!("disconnect {container} from {network}")))
     }
 
-    pub async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
+    async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<()> {
         self.docker
             .create_volume(CreateVolumeOptions {
                 name: name.to_string(),
@@ -337,18 +509,18 @@ impl Engine {
                 ..Default::default()
             })
             .await
-            .map_err(EngineError::op(format!("create volume {name}")))?;
+            .map_err(op(format!("create volume {name}")))?;
         Ok(())
     }
 
-    pub async fn volumes_with_label(&self, label: &str) -> Result<Vec<Listed>> {
+    async fn volumes_with_label(&self, label: &str) -> Result<Vec<Listed>> {
         let mut filters = HashMap::new();
         filters.insert("label", vec![label]);
         let r = self
             .docker
             .list_volumes(Some(ListVolumesOptions { filters }))
             .await
-            .map_err(EngineError::op("list volumes"))?;
+            .map_err(op("list volumes"))?;
         Ok(r.volumes
             .unwrap_or_default()
             .into_iter()
@@ -360,7 +532,7 @@ impl Engine {
             .collect())
     }
 
-    pub async fn remove_volume(&self, name: &str) -> Result<()> {
+    async fn remove_volume(&self, name: &str) -> Result<()> {
         match self
             .docker
             .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
@@ -370,50 +542,29 @@ impl Engine {
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("remove volume {name}"))(e)),
+            Err(e) => Err(op(format!("remove volume {name}"))(e)),
         }
     }
 
     // ---- containers ----
 
-    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
-            .ports
-            .iter()
-            .map(|p| {
-                (
-                    format!("{p}/tcp"),
-                    // Published on loopback only, on a port the engine picks.
-                    Some(vec![PortBinding {
-                        host_ip: Some(spec.bind.clone()),
-                        host_port: Some(String::new()),
-                    }]),
-                )
-            })
-            .collect();
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        // Every container has a CPU limit and the same CPU weight; a lab's limit above the
+        // engine's cores (which the engine refuses) becomes all of them.
+        let mut nano_cpus = if spec.nano_cpus > 0 {
+            spec.nano_cpus
+        } else {
+            DEFAULT_NANO_CPUS
+        };
+        let cores = self.engine_cpus().await?;
+        if cores > 0 {
+            nano_cpus = nano_cpus.min(cores * 1_000_000_000);
+        }
         let exposed: HashMap<String, HashMap<(), ()>> = spec
             .ports
             .iter()
             .map(|p| (format!("{p}/tcp"), HashMap::new()))
             .collect();
-        let mounts: Vec<String> = spec
-            .volumes
-            .iter()
-            .map(|(v, to)| format!("{v}:{to}"))
-            .collect();
-        let host_config = HostConfig {
-            memory: Some(spec.memory),
-            memory_swap: Some(spec.memory),
-            pids_limit: Some(spec.pids),
-            privileged: Some(false),
-            port_bindings: Some(port_bindings),
-            binds: Some(mounts),
-            network_mode: spec.networks.first().map(|(n, _)| n.clone()),
-            init: Some(true),
-            // Raw sockets and device nodes are not needed by labs (sshd needs chroot and audit).
-            cap_drop: Some(vec!["NET_RAW".into(), "MKNOD".into()]),
-            ..Default::default()
-        };
         let healthcheck = spec.health.as_ref().map(|cmd| HealthConfig {
             test: Some(vec!["CMD-SHELL".into(), cmd.clone()]),
             interval: Some(spec.health_interval.as_nanos() as i64),
@@ -440,31 +591,29 @@ impl Engine {
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(exposed),
-            host_config: Some(host_config),
+            host_config: Some(host_config(spec, nano_cpus)),
             healthcheck,
             networking_config: Some(bollard::container::NetworkingConfig {
                 endpoints_config: endpoints,
             }),
             ..Default::default()
         };
+        let options = CreateContainerOptions {
+            name: spec.name.clone(),
+            platform: None,
+        };
         let r = self
             .docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: spec.name.clone(),
-                    platform: None,
-                }),
-                config,
-            )
+            .create_container(Some(options), config)
             .await
-            .map_err(EngineError::op(format!("create container {}", spec.name)))?;
+            .map_err(op(format!("create container {}", spec.name)))?;
         for (net, aliases) in spec.networks.iter().skip(1) {
             self.connect_network(&r.id, net, aliases.clone()).await?;
         }
         Ok(r.id)
     }
 
-    pub async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<()> {
+    async fn upload(&self, container: &str, path: &str, tar: Vec<u8>) -> Result<()> {
         self.docker
             .upload_to_container(
                 container,
@@ -475,37 +624,36 @@ impl Engine {
                 tar.into(),
             )
             .await
-            .map_err(EngineError::op(format!("copy files into {container}")))
+            .map_err(op(format!("copy files into {container}")))
     }
 
-    /// A tar of `path` in the container, read through the engine (no tool in the container runs).
-    pub async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
-        let mut s = self.docker.download_from_container(
-            container,
-            Some(DownloadFromContainerOptions {
-                path: path.to_string(),
-            }),
-        );
-        let mut out = Vec::new();
-        while let Some(chunk) = s.next().await {
-            out.extend_from_slice(
-                &chunk.map_err(EngineError::op(format!("read {path} from {container}")))?,
-            );
-        }
-        Ok(out)
+    fn download<'a>(&'a self, container: &'a str, path: &'a str) -> ByteStream<'a> {
+        self.docker
+            .download_from_container(
+                container,
+                Some(DownloadFromContainerOptions {
+                    path: path.to_string(),
+                }),
+            )
+            .map(move |chunk| {
+                chunk
+                    .map(|b| b.to_vec())
+                    .map_err(op(format!("read {path} from {container}")))
+            })
+            .boxed()
     }
 
-    pub async fn start(&self, container: &str) -> Result<()> {
+    async fn start(&self, container: &str) -> Result<()> {
         match self.docker.start_container::<String>(container, None).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("start {container}"))(e)),
+            Err(e) => Err(op(format!("start {container}"))(e)),
         }
     }
 
-    pub async fn stop(&self, container: &str, grace_secs: i64) -> Result<()> {
+    async fn stop(&self, container: &str, grace_secs: i64) -> Result<()> {
         match self
             .docker
             .stop_container(container, Some(StopContainerOptions { t: grace_secs }))
@@ -515,11 +663,11 @@ impl Engine {
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("stop {container}"))(e)),
+            Err(e) => Err(op(format!("stop {container}"))(e)),
         }
     }
 
-    pub async fn kill(&self, container: &str, signal: &str) -> Result<()> {
+    async fn kill(&self, container: &str, signal: &str) -> Result<()> {
         self.docker
             .kill_container(
                 container,
@@ -528,20 +676,20 @@ impl Engine {
                 }),
             )
             .await
-            .map_err(EngineError::op(format!("kill {container}")))
+            .map_err(op(format!("kill {container}")))
     }
 
-    pub async fn restart(&self, container: &str) -> Result<()> {
+    async fn restart(&self, container: &str) -> Result<()> {
         self.docker
             .restart_container(
                 container,
                 Some(bollard::container::RestartContainerOptions { t: 5 }),
             )
             .await
-            .map_err(EngineError::op(format!("restart {container}")))
+            .map_err(op(format!("restart {container}")))
     }
 
-    pub async fn rename(&self, container: &str, name: &str) -> Result<()> {
+    async fn rename(&self, container: &str, name: &str) -> Result<()> {
         self.docker
             .rename_container(
                 container,
@@ -550,24 +698,24 @@ impl Engine {
                 },
             )
             .await
-            .map_err(EngineError::op(format!("rename {container} to {name}")))
+            .map_err(op(format!("rename {container} to {name}")))
     }
 
-    pub async fn pause(&self, container: &str) -> Result<()> {
+    async fn pause(&self, container: &str) -> Result<()> {
         self.docker
             .pause_container(container)
             .await
-            .map_err(EngineError::op(format!("pause {container}")))
+            .map_err(op(format!("pause {container}")))
     }
 
-    pub async fn unpause(&self, container: &str) -> Result<()> {
+    async fn unpause(&self, container: &str) -> Result<()> {
         self.docker
             .unpause_container(container)
             .await
-            .map_err(EngineError::op(format!("unpause {container}")))
+            .map_err(op(format!("unpause {container}")))
     }
 
-    pub async fn remove_container(&self, id: &str) -> Result<()> {
+    async fn remove_container(&self, id: &str) -> Result<()> {
         let opts = RemoveContainerOptions {
             force: true,
             v: true,
@@ -582,11 +730,11 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => Ok(()),
-            Err(e) => Err(EngineError::op(format!("remove container {id}"))(e)),
+            Err(e) => Err(op(format!("remove container {id}"))(e)),
         }
     }
 
-    pub async fn containers_with_label(&self, label: &str) -> Result<Vec<Listed>> {
+    async fn containers_with_label(&self, label: &str) -> Result<Vec<Listed>> {
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![label.to_string()]);
         let list = self
@@ -597,7 +745,7 @@ impl Engine {
                 ..Default::default()
             }))
             .await
-            .map_err(EngineError::op("list containers"))?;
+            .map_err(op("list containers"))?;
         Ok(list
             .into_iter()
             .map(|c| Listed {
@@ -613,12 +761,12 @@ impl Engine {
             .collect())
     }
 
-    pub async fn inspect(&self, container: &str) -> Result<ContainerState> {
+    async fn inspect(&self, container: &str) -> Result<ContainerState> {
         let c = self
             .docker
             .inspect_container(container, None::<InspectContainerOptions>)
             .await
-            .map_err(EngineError::op(format!("inspect {container}")))?;
+            .map_err(op(format!("inspect {container}")))?;
         let state = c.state.unwrap_or_default();
         let cfg = c.config.unwrap_or_default();
         let host = c.host_config.unwrap_or_default();
@@ -652,6 +800,12 @@ impl Engine {
                 .map(|s| s.to_string())
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "none".into()),
+            health_check: cfg
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.test.as_ref())
+                .filter(|t| t.first().map(String::as_str) == Some("CMD-SHELL"))
+                .and_then(|t| t.get(1).cloned()),
             restart_count: c.restart_count.unwrap_or(0),
             image: cfg.image.unwrap_or_default(),
             labels: cfg.labels.unwrap_or_default(),
@@ -684,113 +838,52 @@ impl Engine {
         })
     }
 
-    /// Runs `cmd` in the container and collects its output. Past `timeout` the command is
-    /// killed (inside, by coreutils' timeout, and the wait is abandoned here a little later).
-    /// Creates and starts an exec with stdout and stderr attached.
-    async fn start_exec(
-        &self,
-        container: &str,
-        mut opts: CreateExecOptions<String>,
-    ) -> Result<(String, StartExecResults)> {
-        let tty = opts.tty == Some(true);
-        opts.attach_stdout = Some(true);
-        opts.attach_stderr = Some(true);
-        let exec = self
-            .docker
-            .create_exec(container, opts)
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
-        let started = self
-            .docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty,
-                    output_capacity: None,
-                }),
-            )
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
-        Ok((exec.id, started))
-    }
-
-    pub async fn exec(
-        &self,
-        container: &str,
-        cmd: Vec<String>,
-        user: Option<&str>,
-        timeout: Duration,
-        stdin: Option<Vec<u8>>,
-    ) -> Result<ExecOutput> {
-        let secs = timeout.as_secs().max(1);
+    async fn exec(&self, container: &str, req: ExecRequest) -> Result<Box<dyn RunningExec>> {
+        let secs = req.timeout.as_secs().max(1);
         let mut full = vec![
             "timeout".to_string(),
             "-s".into(),
             "KILL".into(),
             secs.to_string(),
         ];
-        full.extend(cmd);
+        full.extend(req.cmd);
+        // A mark in the command's environment, to find and kill it when its output is cut.
+        let mark = format!("{EXEC_MARK}={:016x}", rand::random::<u64>());
         let (exec_id, started) = self
             .start_exec(
                 container,
                 CreateExecOptions {
                     cmd: Some(full),
-                    user: user.map(str::to_string),
-                    attach_stdin: Some(stdin.is_some()),
+                    user: req.user.clone(),
+                    env: Some(vec![mark.clone()]),
+                    attach_stdin: Some(req.stdin.is_some()),
                     ..Default::default()
                 },
             )
             .await?;
-        let mut out = ExecOutput::default();
-        if let StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        {
-            if let Some(data) = stdin {
-                let _ = input.write_all(&data).await;
-                let _ = input.shutdown().await;
-            }
-            drop(input);
-            let collect = async {
-                while let Some(item) = output.next().await {
-                    match item {
-                        Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
-                            out.stdout.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        Ok(LogOutput::StdErr { message }) => {
-                            out.stderr.push_str(&String::from_utf8_lossy(&message))
-                        }
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
+        let output = match started {
+            StartExecResults::Attached { output, mut input } => {
+                if let Some(data) = req.stdin {
+                    let _ = input.write_all(&data).await;
+                    let _ = input.shutdown().await;
                 }
-            };
-            if tokio::time::timeout(timeout + Duration::from_secs(3), collect)
-                .await
-                .is_err()
-            {
-                out.timed_out = true;
-                out.exit_code = 137;
-                return Ok(out);
+                Some(output)
             }
-        }
-        let inspect = self
-            .docker
-            .inspect_exec(&exec_id)
-            .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
-        out.exit_code = inspect.exit_code.unwrap_or(-1);
-        if out.exit_code == 137 || out.exit_code == 124 {
-            out.timed_out = true;
-        }
-        Ok(out)
+            StartExecResults::Detached => None,
+        };
+        Ok(Box::new(DockerExec {
+            docker: self.clone(),
+            container: container.to_string(),
+            user: req.user,
+            exec_id,
+            mark,
+            output,
+        }))
     }
 
     /// An interactive TTY session: stdin, stdout and terminal size of this process are wired to a
     /// shell in the container. Returns the command's exit code.
-    pub async fn exec_interactive(
+    async fn exec_interactive(
         &self,
         container: &str,
         cmd: Vec<String>,
@@ -860,30 +953,124 @@ impl Engine {
             .docker
             .inspect_exec(&exec_id)
             .await
-            .map_err(EngineError::op(format!("exec in {container}")))?;
+            .map_err(op(format!("exec in {container}")))?;
         Ok(inspect.exit_code.unwrap_or(-1))
     }
 
-    /// Log lines of the container since a unix time.
-    pub async fn logs_since(&self, container: &str, since: i64) -> Result<String> {
-        let mut s = self.docker.logs(
-            container,
-            Some(LogsOptions::<String> {
-                stdout: true,
-                stderr: true,
-                since,
-                tail: "all".into(),
-                ..Default::default()
-            }),
-        );
-        let mut out = String::new();
-        while let Some(item) = s.next().await {
-            match item {
-                Ok(chunk) => out.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
-                Err(e) => return Err(EngineError::op(format!("logs of {container}"))(e)),
+    fn logs<'a>(&'a self, container: &'a str, since: i64) -> ByteStream<'a> {
+        self.docker
+            .logs(
+                container,
+                Some(LogsOptions::<String> {
+                    stdout: true,
+                    stderr: true,
+                    since,
+                    tail: "all".into(),
+                    ..Default::default()
+                }),
+            )
+            .map(move |item| {
+                item.map(|chunk| chunk.into_bytes().to_vec())
+                    .map_err(op(format!("logs of {container}")))
+            })
+            .boxed()
+    }
+}
+
+/// An exec of the Docker engine: its attached output, and how to find it to kill it.
+struct DockerExec {
+    docker: Docker,
+    container: String,
+    user: Option<String>,
+    exec_id: String,
+    mark: String,
+    output: Option<BoxStream<'static, std::result::Result<LogOutput, bollard::errors::Error>>>,
+}
+
+#[async_trait]
+impl RunningExec for DockerExec {
+    async fn next(&mut self) -> Option<Chunk> {
+        let output = self.output.as_mut()?;
+        loop {
+            match output.next().await? {
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    return Some(Chunk::Stdout(message.to_vec()))
+                }
+                Ok(LogOutput::StdErr { message }) => return Some(Chunk::Stderr(message.to_vec())),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
-        Ok(out)
+    }
+
+    async fn exit_code(&mut self) -> Result<i64> {
+        let inspect = self
+            .docker
+            .docker
+            .inspect_exec(&self.exec_id)
+            .await
+            .map_err(op(format!("exec in {}", self.container)))?;
+        Ok(inspect.exit_code.unwrap_or(-1))
+    }
+
+    /// The engine does not stop a command whose reader left: its writes block until `timeout`
+    /// kills it. The connection is closed, then the command killed.
+    async fn abandon(&mut self) {
+        self.output = None;
+        self.docker
+            .kill_marked(&self.container, self.user.as_deref(), &self.mark)
+            .await;
+    }
+}
+
+/// The environment variable that marks an exec, so that it can be found to be killed.
+const EXEC_MARK: &str = "OPSLAB_EXEC";
+
+/// Limits, published ports, volumes and logging of a container.
+fn host_config(spec: &ContainerSpec, nano_cpus: i64) -> HostConfig {
+    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                format!("{p}/tcp"),
+                // Published on loopback unless a trainer chose otherwise for this port, on a
+                // port the engine picks.
+                Some(vec![PortBinding {
+                    host_ip: Some(spec.bind_for.get(p).unwrap_or(&spec.bind).clone()),
+                    host_port: Some(String::new()),
+                }]),
+            )
+        })
+        .collect();
+    let mounts: Vec<String> = spec
+        .volumes
+        .iter()
+        .map(|(v, to)| format!("{v}:{to}"))
+        .collect();
+    HostConfig {
+        memory: Some(spec.memory),
+        memory_swap: Some(spec.memory),
+        pids_limit: Some(spec.pids),
+        nano_cpus: Some(nano_cpus),
+        cpu_shares: Some(1024),
+        privileged: Some(false),
+        port_bindings: Some(port_bindings),
+        binds: Some(mounts),
+        network_mode: spec.networks.first().map(|(n, _)| n.clone()),
+        init: Some(true),
+        // Raw sockets and device nodes are not needed by labs (sshd needs chroot and audit).
+        cap_drop: Some(vec!["NET_RAW".into(), "MKNOD".into()]),
+        // A service that floods its log must not fill the host's disk: the engine keeps at
+        // most two 10 MB files per container.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), "10m".to_string()),
+                ("max-file".to_string(), "2".to_string()),
+            ])),
+        }),
+        ..Default::default()
     }
 }
 

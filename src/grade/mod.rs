@@ -2,8 +2,6 @@
 //! outcomes. Observations run concurrently; checks that act on the system run one at a time and
 //! put back what they disturbed. A check's failure is an `Outcome`, never an error.
 
-pub mod probe;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -11,10 +9,14 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Engine;
-use crate::lab::{render, ActionDef, Check, ExpectDef, Lab};
+use crate::lab::action::{ActEnv, Action, Step, Undo};
+use crate::lab::expect::{Expect, Window};
+use crate::lab::model::{ActionDef, ExpectDef};
+use crate::lab::resolve::Grading;
+use crate::lab::sight::ProbeEnv;
+use crate::lab::{render, Check, Lab};
 use crate::progress::Progress;
-use crate::session::{wait_healthy, Session, GRADER};
-use probe::{excerpt, ProbeEnv};
+use crate::session::{wait_healthy, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,38 +107,9 @@ fn run_values() -> serde_json::Value {
     })
 }
 
-/// Renders every string of a check's part with the context.
-fn render_all<T: Serialize + serde::de::DeserializeOwned>(
-    t: &T,
-    ctx: &tera::Context,
-) -> Result<T, String> {
-    fn walk(v: &mut serde_json::Value, ctx: &tera::Context) -> Result<(), String> {
-        match v {
-            serde_json::Value::String(s) => *s = render::render(s, ctx)?,
-            serde_json::Value::Array(a) => a.iter_mut().try_for_each(|x| walk(x, ctx))?,
-            serde_json::Value::Object(o) => {
-                // Keys too: label names may be per-trainee (`labels = { "{{ team_label }}" = ... }`).
-                let mut rendered = serde_json::Map::new();
-                for (k, mut x) in std::mem::take(o) {
-                    walk(&mut x, ctx)?;
-                    rendered.insert(render::render(&k, ctx)?, x);
-                }
-                *o = rendered;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-    let mut v = serde_json::to_value(t).map_err(|e| e.to_string())?;
-    walk(&mut v, ctx)?;
-    serde_json::from_value(v).map_err(|e| e.to_string())
-}
-
-fn dur(s: &Option<String>, default: Duration) -> Duration {
-    s.as_deref()
-        .and_then(|s| humantime::parse_duration(s.trim()).ok())
-        .unwrap_or(default)
-}
+/// What a check's body gives: (expected, seen, measures), Ok when it passed.
+type Body =
+    Result<(String, String, BTreeMap<String, f64>), (String, String, BTreeMap<String, f64>)>;
 
 fn unix_now() -> f64 {
     std::time::SystemTime::now()
@@ -145,179 +118,18 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// What an action disturbed, and how to put it back.
-enum Undo {
-    Start(String),
-    Unpause(String),
-    Connect(String, String),
-}
-
-/// A one-line statement of what an expectation wants.
-pub fn describe(e: &ExpectDef) -> String {
-    let mut s = if let Some(u) = &e.http {
-        let mut s = format!(
-            "{} {u} answers {}",
-            e.method.as_deref().unwrap_or("GET"),
-            e.status
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or("200".into())
-        );
-        if let Some(c) = &e.contains {
-            s.push_str(&format!(" containing `{c}`"));
-        }
-        if let Some(r) = &e.regex {
-            s.push_str(&format!(" matching /{r}/"));
-        }
-        if let Some(j) = &e.json {
-            s.push_str(&format!(" with {} = {}", j.pointer, j.equals));
-        }
-        s
-    } else if let Some(c) = &e.command {
-        format!(
-            "`{}` in {} exits {}",
-            excerpt(c),
-            e.service.as_deref().unwrap_or(GRADER),
-            e.exit.unwrap_or(0)
-        ) + &e
-            .stdout_contains
-            .as_ref()
-            .map(|c| format!(" printing `{c}`"))
-            .unwrap_or_default()
-    } else if let Some(f) = &e.file {
-        let mut s = format!("{f} in {}", e.service.as_deref().unwrap_or("?"));
-        if e.exists == Some(false) {
-            s.push_str(" does not exist");
-        } else {
-            s.push_str(" exists");
-        }
-        if let Some(c) = &e.contains {
-            s.push_str(&format!(" containing `{c}`"));
-        }
-        if let Some(m) = &e.mode {
-            s.push_str(&format!(" with mode {m}"));
-        }
-        if let Some(o) = &e.owner {
-            s.push_str(&format!(" owned by {o}"));
-        }
-        s
-    } else if let Some(c) = &e.container {
-        let mut parts = vec![];
-        if let Some(r) = e.running {
-            parts.push(if r {
-                "running".to_string()
-            } else {
-                "stopped".to_string()
-            });
-        }
-        if e.healthy == Some(true) {
-            parts.push("healthy".into());
-        }
-        if let Some(n) = e.restarts_min {
-            parts.push(format!("restarted at least {n} times"));
-        }
-        format!("container {c} is {}", parts.join(", "))
-    } else if let Some(p) = e.port {
-        format!(
-            "{}:{p} is {}",
-            e.service.as_deref().unwrap_or("?"),
-            if e.open.unwrap_or(true) {
-                "open"
-            } else {
-                "closed"
-            }
-        )
-    } else if let Some(l) = &e.log {
-        format!(
-            "{l} logs a line with `{}`",
-            e.contains.as_deref().or(e.regex.as_deref()).unwrap_or("")
-        )
-    } else if let Some(q) = &e.prometheus {
-        let mut s = format!("Prometheus `{q}`");
-        if let Some(eq) = &e.equals {
-            s.push_str(&format!(" = {eq}"));
-        }
-        if let Some(a) = e.above {
-            s.push_str(&format!(" > {a}"));
-        }
-        if let Some(b) = e.below {
-            s.push_str(&format!(" < {b}"));
-        }
-        if let Some(em) = e.empty {
-            s.push_str(if em {
-                " returns nothing"
-            } else {
-                " returns series"
-            });
-        }
-        s
-    } else if let Some(a) = &e.alertmanager {
-        format!(
-            "alert {a} is {} in Alertmanager",
-            e.state.as_deref().unwrap_or("active")
-        )
-    } else if let Some(i) = &e.inbox {
-        let mut s = format!(
-            "{i} receives a {} notification",
-            e.status.as_ref().and_then(|s| s.as_str()).unwrap_or("any")
-        );
-        if let Some(a) = &e.alertname {
-            s.push_str(&format!(" for {a}"));
-        }
-        if let Some(l) = &e.labels {
-            s.push_str(&format!(
-                " with {}",
-                l.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ));
-        }
-        if let Some(f) = &e.from {
-            s.push_str(&format!(" from {f}"));
-        }
-        s
-    } else {
-        "?".into()
-    };
-    if e.not {
-        s = format!("NOT ({s})");
-    }
-    if let Some(h) = &e.holds {
-        s.push_str(&format!(", for {h}"));
-    } else {
-        s.push_str(&format!(
-            ", within {}",
-            e.within.as_deref().unwrap_or("10s")
-        ));
-    }
-    s
-}
-
 impl Grader<'_> {
     pub async fn run(&self) -> Grade {
         let started = Instant::now();
         let started_at = crate::session::now();
-        let mut ctx = self.session.context();
-        ctx.insert("run", &run_values());
-        let mut ports: BTreeMap<String, BTreeMap<u16, u16>> = BTreeMap::new();
-        let mut port_ctx = serde_json::Map::new();
-        for (svc, cid) in &self.session.containers {
-            if let Ok(st) = self.engine.inspect(cid).await {
-                let m: BTreeMap<u16, u16> = st.ports.into_iter().collect();
-                port_ctx.insert(
-                    svc.clone(),
-                    serde_json::json!(m
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), *v))
-                        .collect::<BTreeMap<_, _>>()),
-                );
-                ports.insert(svc.clone(), m);
-            }
-        }
-        ctx.insert("ports", &port_ctx);
+        // Published directly, or through an assessment's gate.
+        let ports = self.session.published_ports(self.engine).await;
+        let ctx = self.grading_context(&ports);
+        // A redirect is an answer to judge, never a place to go: a trainee's server could send
+        // the grader anywhere.
         let http = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         let checks: Vec<&Check> = self
@@ -330,8 +142,6 @@ impl Grader<'_> {
             &format!("grading {}", self.session.id),
             Some(checks.len() as u64),
         );
-        let mut results: BTreeMap<String, Outcome> = BTreeMap::new();
-        let deadline = started + self.options.deadline;
         let env = ProbeEnv {
             engine: self.engine,
             containers: &self.session.containers,
@@ -339,30 +149,67 @@ impl Grader<'_> {
             http: &http,
             check_started: 0.0,
         };
-        // Observations first, concurrently, level by level of `needs`.
+        let deadline = started + self.options.deadline;
+        let mut results = self.run_all(&checks, &ctx, &env, deadline).await;
+        let outcomes: Vec<Outcome> = checks
+            .iter()
+            .filter_map(|c| results.remove(&c.id))
+            .collect();
+        self.grade(outcomes, started, started_at)
+    }
+
+    /// The session's context with the values drawn for this grading (`run`) and the published
+    /// ports (`ports`).
+    fn grading_context(&self, ports: &BTreeMap<String, BTreeMap<u16, u16>>) -> tera::Context {
+        let mut ctx = self.session.context();
+        ctx.insert("run", &run_values());
+        let mut port_ctx = serde_json::Map::new();
+        for (svc, m) in ports {
+            port_ctx.insert(
+                svc.clone(),
+                serde_json::json!(m
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect::<BTreeMap<_, _>>()),
+            );
+        }
+        ctx.insert("ports", &port_ctx);
+        ctx
+    }
+
+    /// Observations first, concurrently, level by level of `needs`; then the checks that act,
+    /// one at a time, in file order (needs first).
+    async fn run_all(
+        &self,
+        checks: &[&Check],
+        ctx: &tera::Context,
+        env: &ProbeEnv<'_>,
+        deadline: Instant,
+    ) -> BTreeMap<String, Outcome> {
+        let mut results: BTreeMap<String, Outcome> = BTreeMap::new();
+        let ready = |c: &Check, results: &BTreeMap<String, Outcome>| {
+            c.needs
+                .iter()
+                .all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n))
+        };
         loop {
-            let ready: Vec<&Check> = checks
+            let level: Vec<&Check> = checks
                 .iter()
                 .copied()
                 .filter(|c| !c.perturbs() && !results.contains_key(&c.id))
-                .filter(|c| {
-                    c.needs
-                        .iter()
-                        .all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n))
-                })
+                .filter(|c| ready(c, &results))
                 .collect();
-            if ready.is_empty() {
+            if level.is_empty() {
                 break;
             }
-            let runs = ready
+            let runs = level
                 .iter()
-                .map(|c| self.run_check(c, &ctx, &results, &env, deadline));
+                .map(|c| self.run_check(c, ctx, &results, env, deadline));
             for o in futures_util::future::join_all(runs).await {
                 self.progress.advance();
                 results.insert(o.id.clone(), o);
             }
         }
-        // Then the checks that act, one at a time, in file order (needs first).
         let mut remaining: Vec<&Check> = checks
             .iter()
             .copied()
@@ -371,22 +218,19 @@ impl Grader<'_> {
         while !remaining.is_empty() {
             let idx = remaining
                 .iter()
-                .position(|c| {
-                    c.needs
-                        .iter()
-                        .all(|n| results.contains_key(n) || !checks.iter().any(|x| &x.id == n))
-                })
+                .position(|c| ready(c, &results))
                 .unwrap_or(0);
             let c = remaining.remove(idx);
             self.progress.step(&c.title);
-            let o = self.run_check(c, &ctx, &results, &env, deadline).await;
+            let o = self.run_check(c, ctx, &results, env, deadline).await;
             self.progress.advance();
             results.insert(o.id.clone(), o);
         }
-        let outcomes: Vec<Outcome> = checks
-            .iter()
-            .filter_map(|c| results.remove(&c.id))
-            .collect();
+        results
+    }
+
+    /// The grade of the outcomes: score, total, percent, pass.
+    fn grade(&self, outcomes: Vec<Outcome>, started: Instant, started_at: u64) -> Grade {
         let score: u32 = outcomes.iter().map(|o| o.earned).sum();
         let total: u32 = outcomes.iter().map(|o| o.points).sum();
         let percent = if total == 0 {
@@ -483,22 +327,7 @@ impl Grader<'_> {
             o.message = "not run: the grading deadline was reached".into();
             return o;
         }
-        let mut ctx = base_ctx.clone();
-        // `with` values may use the lab's params (`repo_url = "git@git:{{ repo }}.git"`).
-        let with: serde_json::Map<String, serde_json::Value> = c
-            .with
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => serde_json::Value::String(
-                        render::render(s, &ctx).unwrap_or_else(|_| s.clone()),
-                    ),
-                    other => other.clone(),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        ctx.insert("with", &with);
+        let ctx = check_context(c, base_ctx);
         let started = Instant::now();
         let check_started = unix_now();
         let probe_env = ProbeEnv {
@@ -518,25 +347,7 @@ impl Grader<'_> {
         };
         // Put back what the check disturbed, whatever its outcome.
         let restore_errors = self.restore(c, &ctx, &probe_env, undo).await;
-        let mut o = match result {
-            Ok((expected, seen, measures)) => {
-                let mut o = self.outcome(c, Status::Passed);
-                o.expected = expected;
-                o.seen = seen;
-                o.measures = measures;
-                o
-            }
-            Err((expected, seen, measures)) => {
-                let mut o = self.outcome(c, Status::Failed);
-                o.expected = expected;
-                o.seen = seen;
-                o.measures = measures;
-                if let Some(f) = &c.feedback {
-                    o.message = render::render(f, &ctx).unwrap_or_else(|_| f.clone());
-                }
-                o
-            }
-        };
+        let mut o = self.judged(c, result, &ctx);
         if !restore_errors.is_empty() {
             o.message = format!(
                 "{} (while putting things back: {})",
@@ -550,6 +361,39 @@ impl Grader<'_> {
         o
     }
 
+    /// The outcome of a check that ran: passed, or failed with its feedback.
+    fn judged(&self, c: &Check, result: Body, ctx: &tera::Context) -> Outcome {
+        let passed = result.is_ok();
+        let (expected, seen, measures) = result.unwrap_or_else(|e| e);
+        let mut o = self.outcome(
+            c,
+            if passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
+        );
+        o.expected = expected;
+        o.seen = seen;
+        o.measures = measures;
+        if !passed {
+            if let Some(f) = &c.feedback {
+                o.message = render::render(f, ctx).unwrap_or_else(|_| f.clone());
+            }
+        }
+        o
+    }
+
+    /// Where this grading's actions act.
+    fn act_env<'e>(&'e self, env: &ProbeEnv<'e>, session_ctx: &'e tera::Context) -> ActEnv<'e> {
+        ActEnv {
+            probe: *env,
+            session: &self.session.id,
+            lab_dir: &self.lab.dir,
+            session_ctx,
+        }
+    }
+
     /// Actions then expectations. Ok((expected, seen, measures)) or Err of the same.
     async fn run_body(
         &self,
@@ -558,37 +402,31 @@ impl Grader<'_> {
         env: &ProbeEnv<'_>,
         undo: &mut Vec<Undo>,
         started: Instant,
-    ) -> Result<(String, String, BTreeMap<String, f64>), (String, String, BTreeMap<String, f64>)>
-    {
+    ) -> Body {
         let mut measures = BTreeMap::new();
         let mut clock = started;
+        let session_ctx = self.session.context();
+        let act_env = self.act_env(env, &session_ctx);
         for a in &c.actions {
-            let a = render_all(a, ctx)
+            let step = resolve_action(a, ctx)
                 .map_err(|e| ("the check's actions render".to_string(), e, BTreeMap::new()))?;
-            if a.starts_measure == Some(true) {
+            if step.starts_measure {
                 clock = Instant::now();
             }
-            if let Err(e) = self.act(&a, env, undo).await {
-                return Err((
-                    format!(
-                        "action {} succeeds",
-                        a.kinds().first().copied().unwrap_or("?")
-                    ),
-                    e,
-                    measures,
-                ));
+            if let Err(e) = step.action.act(&act_env, undo).await {
+                let expected = format!("action {} succeeds", step.action.name());
+                return Err((expected, e, measures));
             }
         }
         let mut expected = Vec::new();
         let mut seen = Vec::new();
         for e in &c.expect {
-            let e = match render_all(e, ctx) {
+            let e = match resolve_expect(e, ctx) {
                 Ok(e) => e,
                 Err(err) => return Err(("the check's expectations render".into(), err, measures)),
             };
-            let want = describe(&e);
-            let (ok, s, took) = self.expect(&e, env).await;
-            expected.push(want);
+            let (ok, s, took) = watch(&e, env).await;
+            expected.push(e.describe());
             seen.push(format!("{s} [{took:.1}s]"));
             if !ok {
                 return Err((expected.join("; "), seen.join("; "), measures));
@@ -603,184 +441,8 @@ impl Grader<'_> {
         Ok((expected.join("; "), seen.join("; "), measures))
     }
 
-    /// Polls an expectation until its deadline (`within`) or over its window (`holds`).
-    async fn expect(&self, e: &ExpectDef, env: &ProbeEnv<'_>) -> (bool, String, f64) {
-        let every = dur(&e.every, Duration::from_secs(1));
-        let start = Instant::now();
-        if let Some(h) = &e.holds {
-            let window = dur(&Some(h.clone()), Duration::from_secs(10));
-            let mut last;
-            loop {
-                let s = env.probe(e).await;
-                if s.ok == e.not {
-                    return (
-                        false,
-                        format!("after {:.1}s: {}", start.elapsed().as_secs_f64(), s.seen),
-                        start.elapsed().as_secs_f64(),
-                    );
-                }
-                last = s.seen;
-                if start.elapsed() >= window {
-                    return (
-                        true,
-                        format!("held for {h}: {last}"),
-                        start.elapsed().as_secs_f64(),
-                    );
-                }
-                tokio::time::sleep(every.min(window.saturating_sub(start.elapsed()))).await;
-            }
-        }
-        let within = dur(&e.within, Duration::from_secs(10));
-        loop {
-            let s = env.probe(e).await;
-            if s.ok != e.not {
-                return (true, s.seen, start.elapsed().as_secs_f64());
-            }
-            if start.elapsed() >= within {
-                return (false, s.seen, start.elapsed().as_secs_f64());
-            }
-            tokio::time::sleep(
-                every.min(
-                    within
-                        .saturating_sub(start.elapsed())
-                        .max(Duration::from_millis(50)),
-                ),
-            )
-            .await;
-        }
-    }
-
-    async fn act(
-        &self,
-        a: &ActionDef,
-        env: &ProbeEnv<'_>,
-        undo: &mut Vec<Undo>,
-    ) -> Result<(), String> {
-        let cid = |svc: &str| -> Result<String, String> {
-            self.session
-                .containers
-                .get(svc)
-                .cloned()
-                .ok_or_else(|| format!("no service `{svc}`"))
-        };
-        let e = |r: Result<(), crate::backend::EngineError>| r.map_err(|e| e.to_string());
-        if let Some(cmd) = &a.exec {
-            let svc = a.service.as_deref().unwrap_or(GRADER);
-            let timeout = dur(&a.timeout, Duration::from_secs(60));
-            let out = env.exec(svc, cmd, a.user.as_deref(), timeout, None).await?;
-            let ok = a.ok_exit.clone().unwrap_or_else(|| vec![0]);
-            if out.timed_out {
-                return Err(format!(
-                    "`{}` in {svc} did not finish within {}s",
-                    excerpt(cmd),
-                    timeout.as_secs()
-                ));
-            }
-            if !ok.contains(&out.exit_code) {
-                return Err(format!(
-                    "`{}` in {svc} exited {}: {}",
-                    excerpt(cmd),
-                    out.exit_code,
-                    excerpt(&format!("{}{}", out.stdout, out.stderr))
-                ));
-            }
-            return Ok(());
-        }
-        if let Some(s) = &a.stop {
-            e(self.engine.stop(&cid(s)?, 5).await)?;
-            undo.push(Undo::Start(s.clone()));
-            return Ok(());
-        }
-        if let Some(s) = &a.kill {
-            let id = cid(s)?;
-            let st = self.engine.inspect(&id).await.map_err(|e| e.to_string())?;
-            if st.running {
-                e(self
-                    .engine
-                    .kill(&id, a.signal.as_deref().unwrap_or("KILL"))
-                    .await)?;
-            }
-            undo.push(Undo::Start(s.clone()));
-            return Ok(());
-        }
-        if let Some(s) = &a.start {
-            return e(self.engine.start(&cid(s)?).await);
-        }
-        if let Some(s) = &a.restart {
-            return e(self.engine.restart(&cid(s)?).await);
-        }
-        if let Some(s) = &a.pause {
-            e(self.engine.pause(&cid(s)?).await)?;
-            undo.push(Undo::Unpause(s.clone()));
-            return Ok(());
-        }
-        if let Some(s) = &a.unpause {
-            return e(self.engine.unpause(&cid(s)?).await);
-        }
-        if let Some(s) = &a.disconnect {
-            let net = format!(
-                "opslab-{}-{}",
-                self.session.id,
-                a.network.as_deref().unwrap_or("lab")
-            );
-            e(self.engine.disconnect(&cid(s)?, &net).await)?;
-            undo.push(Undo::Connect(s.clone(), net));
-            return Ok(());
-        }
-        if let Some(s) = &a.connect {
-            let net = format!(
-                "opslab-{}-{}",
-                self.session.id,
-                a.network.as_deref().unwrap_or("lab")
-            );
-            return e(self
-                .engine
-                .connect_network(&cid(s)?, &net, vec![s.clone()])
-                .await);
-        }
-        if let Some(file) = &a.copy {
-            let svc = a.service.as_deref().unwrap_or(GRADER);
-            let path = self.lab.dir.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|err| format!("{}: {err}", path.display()))?;
-            let body = render::render(&text, &self.session.context())?;
-            let mode = a
-                .mode
-                .as_deref()
-                .and_then(|m| u32::from_str_radix(m, 8).ok())
-                .unwrap_or(0o644);
-            let to = a.to.clone().unwrap_or_default();
-            let mut b = tar::Builder::new(Vec::new());
-            let mut h = tar::Header::new_gnu();
-            h.set_size(body.len() as u64);
-            h.set_mode(mode);
-            h.set_cksum();
-            b.append_data(&mut h, to.trim_start_matches('/'), body.as_bytes())
-                .map_err(|e| e.to_string())?;
-            let tar = b.into_inner().map_err(|e| e.to_string())?;
-            self.engine
-                .upload(&cid(svc)?, "/", tar)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(o) = &a.owner {
-                env.exec(
-                    svc,
-                    &format!("chown {o} '{to}'"),
-                    None,
-                    Duration::from_secs(10),
-                    None,
-                )
-                .await?;
-            }
-            return Ok(());
-        }
-        if let Some(w) = &a.wait {
-            tokio::time::sleep(dur(&Some(w.clone()), Duration::from_secs(1))).await;
-            return Ok(());
-        }
-        Err("the action names no kind".into())
-    }
-
+    /// Puts back what the check disturbed (in reverse), waits restarted services healthy,
+    /// then runs the check's `restore` actions.
     async fn restore(
         &self,
         c: &Check,
@@ -791,28 +453,10 @@ impl Grader<'_> {
         let mut errors = Vec::new();
         let mut restarted = BTreeSet::new();
         for u in undo.into_iter().rev() {
-            let r = match &u {
-                Undo::Start(s) => {
-                    restarted.insert(s.clone());
-                    match self.session.containers.get(s) {
-                        Some(id) => self.engine.start(id).await.map_err(|e| e.to_string()),
-                        None => Ok(()),
-                    }
-                }
-                Undo::Unpause(s) => match self.session.containers.get(s) {
-                    Some(id) => self.engine.unpause(id).await.map_err(|e| e.to_string()),
-                    None => Ok(()),
-                },
-                Undo::Connect(s, net) => match self.session.containers.get(s) {
-                    Some(id) => self
-                        .engine
-                        .connect_network(id, net, vec![s.clone()])
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => Ok(()),
-                },
-            };
-            if let Err(e) = r {
+            if let Undo::Start(s) = &u {
+                restarted.insert(s.clone());
+            }
+            if let Err(e) = self.undo(&u).await {
                 errors.push(e);
             }
         }
@@ -823,11 +467,13 @@ impl Grader<'_> {
                 }
             }
         }
+        let session_ctx = self.session.context();
+        let act_env = self.act_env(env, &session_ctx);
         for a in &c.restore {
-            match render_all(a, ctx) {
-                Ok(a) => {
+            match resolve_action(a, ctx) {
+                Ok(step) => {
                     let mut ignored = Vec::new();
-                    if let Err(e) = self.act(&a, env, &mut ignored).await {
+                    if let Err(e) = step.action.act(&act_env, &mut ignored).await {
                         errors.push(e);
                     }
                 }
@@ -836,4 +482,102 @@ impl Grader<'_> {
         }
         errors
     }
+
+    /// Undoes one disturbance; a service gone is nothing to put back.
+    async fn undo(&self, u: &Undo) -> Result<(), String> {
+        let (Undo::Start(s) | Undo::Unpause(s) | Undo::Connect(s, _)) = u;
+        let Some(id) = self.session.containers.get(s) else {
+            return Ok(());
+        };
+        let r = match u {
+            Undo::Start(_) => self.engine.start(id).await,
+            Undo::Unpause(_) => self.engine.unpause(id).await,
+            Undo::Connect(s, net) => self.engine.connect_network(id, net, vec![s.clone()]).await,
+        };
+        r.map_err(|e| e.to_string())
+    }
 }
+
+/// The check's context: the grading's, with the check's `with` values rendered in it (they
+/// may use the lab's params and `run`: `repo_url = "git@git:{{ repo }}.git"`).
+fn check_context(c: &Check, base_ctx: &tera::Context) -> tera::Context {
+    let mut ctx = base_ctx.clone();
+    let with: serde_json::Map<String, serde_json::Value> = c
+        .with
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::String(s) => {
+                    serde_json::Value::String(render::render(s, &ctx).unwrap_or_else(|_| s.clone()))
+                }
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    ctx.insert("with", &with);
+    ctx
+}
+
+/// An action of the check rendered with the check's context and resolved.
+fn resolve_action(a: &ActionDef, ctx: &tera::Context) -> Result<Step, String> {
+    let mut g = Grading {
+        ctx,
+        problems: Vec::new(),
+    };
+    Action::resolve(a, &mut g).ok_or_else(|| g.problems.join("; "))
+}
+
+/// An expectation of the check rendered with the check's context and resolved.
+fn resolve_expect(e: &ExpectDef, ctx: &tera::Context) -> Result<Expect, String> {
+    let mut g = Grading {
+        ctx,
+        problems: Vec::new(),
+    };
+    Expect::resolve(e, &mut g).ok_or_else(|| g.problems.join("; "))
+}
+
+/// Polls an expectation until its deadline (`within`) or over its window (`holds`).
+async fn watch(e: &Expect, env: &ProbeEnv<'_>) -> (bool, String, f64) {
+    let every = e.every.time;
+    let start = Instant::now();
+    let look = || e.probe.probe(env, e.timeout.time);
+    let within = match &e.window {
+        Window::Holds(h) => {
+            let window = h.time;
+            loop {
+                let s = look().await;
+                let took = start.elapsed().as_secs_f64();
+                if s.ok == e.not || s.truncated {
+                    return (false, format!("after {took:.1}s: {}", s.seen), took);
+                }
+                if start.elapsed() >= window {
+                    return (true, format!("held for {h}: {}", s.seen), took);
+                }
+                tokio::time::sleep(every.min(window.saturating_sub(start.elapsed()))).await;
+            }
+        }
+        Window::Within(w) => w.time,
+    };
+    loop {
+        let s = look().await;
+        if s.ok != e.not && !s.truncated {
+            return (true, s.seen, start.elapsed().as_secs_f64());
+        }
+        // Output past the limit will not shrink by asking again.
+        if s.truncated || start.elapsed() >= within {
+            return (false, s.seen, start.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(
+            every.min(
+                within
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_millis(50)),
+            ),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

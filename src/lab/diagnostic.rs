@@ -24,6 +24,9 @@ impl fmt::Display for Diagnostic {
             self.field,
             self.message
         )?;
+        if let Some(s) = self.snippet() {
+            write!(f, "\n{s}")?;
+        }
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -31,21 +34,141 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The offending source line with a caret under the value, the way cargo shows it
+    /// (annotate-snippets); `None` for errors about a whole file.
+    pub fn snippet(&self) -> Option<String> {
+        if self.line == 0 {
+            return None;
+        }
+        let bytes =
+            super::confine::read_regular(&self.file, super::confine::MAX_LAB_TOML_BYTES).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        let starts = line_starts(&text);
+        let start = *starts.get(self.line - 1)?;
+        let end = starts.get(self.line).copied().unwrap_or(text.len());
+        let line = text.get(start..end)?.trim_end_matches(['\n', '\r']);
+        // Long lines are cut around the value, so that a 75 KB line shows as one screen line.
+        let col = (self.column.max(1) - 1).min(line.len());
+        let from = floor_char(line, col.saturating_sub(60));
+        let to = floor_char(line, (col + 100).min(line.len()));
+        let shown = line.get(from..to)?;
+        let at = col - from;
+        let len = value_len(&shown[at..]).max(1);
+        let title = self.field.chars().take(100).collect::<String>();
+        let origin = self.file.to_string_lossy();
+        let message = annotate_snippets::Level::Error.title(&title).snippet(
+            annotate_snippets::Snippet::source(shown)
+                .line_start(self.line)
+                .origin(&origin)
+                .annotation(
+                    annotate_snippets::Level::Error
+                        .span(at..(at + len).min(shown.len()))
+                        .label(&title),
+                ),
+        );
+        let rendered = annotate_snippets::Renderer::plain()
+            .render(message)
+            .to_string();
+        // The first line repeats the title; the location line above already says it.
+        Some(
+            rendered
+                .lines()
+                .skip(1)
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
+}
+
+/// `s` cut to about `max` bytes (a hostile name can be 75 KB long).
+fn shorten(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let cut = floor_char(&s, max);
+    format!("{}…", &s[..cut])
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The length of the value starting `s`: a quoted string to its closing quote, else a word.
+fn value_len(s: &str) -> usize {
+    let mut chars = s.char_indices();
+    match chars.next() {
+        Some((_, q @ ('"' | '\''))) => {
+            let mut escaped = false;
+            for (i, c) in chars {
+                if q == '"' && c == '\\' && !escaped {
+                    escaped = true;
+                    continue;
+                }
+                if c == q && !escaped {
+                    return i + c.len_utf8();
+                }
+                escaped = false;
+            }
+            s.len()
+        }
+        Some(_) => s
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace() || matches!(c, ',' | '}' | ']'))
+            .map(|(i, _)| i)
+            .unwrap_or(s.len()),
+        None => 0,
+    }
+}
+
 /// Turns byte offsets of one source file into line and column numbers.
 #[derive(Debug, Clone)]
 pub struct SourceMap {
     pub file: PathBuf,
+    pub text: String,
     line_starts: Vec<usize>,
 }
 
 impl SourceMap {
     pub fn new(file: &Path, text: &str) -> Self {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         SourceMap {
             file: file.to_path_buf(),
-            line_starts,
+            text: text.to_string(),
+            line_starts: line_starts(text),
         }
+    }
+
+    /// The byte offset of `key`'s value (`key = value`) inside `within`, else `within` itself:
+    /// locates fields the model keeps without a span.
+    pub fn key_at(&self, within: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+        let end = within.end.min(self.text.len());
+        let start = within.start.min(end);
+        let Some(region) = self.text.get(start..end) else {
+            return within;
+        };
+        if key.is_empty() {
+            return within;
+        }
+        let mut from = 0;
+        while let Some(i) = region[from..].find(key) {
+            let at = from + i;
+            from = at + key.len();
+            let before_ok = region[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || c == '{' || c == ',');
+            let rest = region[from..].trim_start_matches([' ', '\t']);
+            if before_ok && rest.starts_with('=') {
+                let value = rest[1..].trim_start_matches([' ', '\t']);
+                let off = start + region.len() - value.len();
+                return off..off;
+            }
+        }
+        within
     }
 
     /// 1-based line and column of a byte offset.
@@ -54,7 +177,7 @@ impl SourceMap {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         };
-        (line + 1, offset - self.line_starts[line] + 1)
+        (line + 1, offset.saturating_sub(self.line_starts[line]) + 1)
     }
 
     pub fn at(
@@ -68,11 +191,25 @@ impl SourceMap {
             file: self.file.clone(),
             line,
             column,
-            field: field.into(),
-            message: message.into(),
+            field: shorten(field.into(), 200),
+            message: shorten(message.into(), 600),
             hint: None,
         }
     }
+}
+
+/// Where lines start: after LF, CRLF, and a CR alone (old Mac line endings).
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut out = vec![0];
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\n' => out.push(i + 1),
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => out.push(i + 1),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub trait WithHint {
@@ -86,28 +223,29 @@ impl WithHint for Diagnostic {
     }
 }
 
-/// The closest candidate by edit distance, to suggest in "did you mean" hints.
+/// Words longer than this get no suggestion (edit distance is quadratic in the lengths).
+const MAX_SUGGESTED: usize = 64;
+
+/// The closest candidate by edit distance, to suggest in "did you mean" hints. Linear in the
+/// number of candidates: long words and candidates whose length alone rules them out are
+/// skipped before any distance is computed.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > MAX_SUGGESTED {
+        return None;
+    }
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .filter(|c| c.len() <= MAX_SUGGESTED)
+        .filter_map(|c| {
+            let limit = (c.len().max(word.len()) / 3).max(2);
+            if c.len().abs_diff(word.len()) > limit {
+                return None;
+            }
+            let d = strsim::levenshtein(word, c);
+            (d <= limit).then_some((d, c))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -120,6 +258,20 @@ mod tests {
         assert_eq!(m.locate(0), (1, 1));
         assert_eq!(m.locate(4), (2, 2));
         assert_eq!(m.locate(7), (4, 1));
+        let cr = SourceMap::new(Path::new("x"), "ab\rcd\r\nef");
+        assert_eq!(cr.locate(3), (2, 1));
+        assert_eq!(cr.locate(7), (3, 1));
+    }
+
+    #[test]
+    fn finds_keys_without_spans() {
+        let text = "[[service]]\nname = \"a\"\nports = [0]\n";
+        let m = SourceMap::new(Path::new("x"), text);
+        let at = m.key_at(0..text.len(), "ports");
+        assert_eq!(m.locate(at.start), (3, 9));
+        let inline = "x = { a = 1, ab = 2 }";
+        let m = SourceMap::new(Path::new("x"), inline);
+        assert_eq!(m.key_at(0..inline.len(), "ab").start, 18);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The typed shape of `lab.toml` and of grader modules. Parsing only: what can be checked
-//! across fields lives in `validate`.
+//! The wire form of `lab.toml` and of grader modules: what serde reads, with the spans errors
+//! point at. Parsing only: expectations and actions are resolved into their typed form by
+//! `expect` and `action`, and what can be checked across fields lives in `validate`.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +39,10 @@ pub struct LabMeta {
     pub pass: Spanned<u32>,
     #[serde(default)]
     pub hint_cost: u32,
+    /// An assessment of this lab needs a route out of the session (off by default: assessment
+    /// sessions run on internal networks).
+    #[serde(default)]
+    pub internet: bool,
 }
 
 fn default_pass() -> Spanned<u32> {
@@ -114,6 +119,9 @@ pub struct ServiceDef {
     pub memory: Option<Spanned<String>>,
     #[serde(default)]
     pub pids: Option<Spanned<i64>>,
+    /// CPU limit, a decimal number of CPUs ("0.5"); one CPU when unset.
+    #[serde(default)]
+    pub cpus: Option<Spanned<String>>,
     #[serde(default)]
     pub health: Option<String>,
     #[serde(default)]
@@ -201,8 +209,9 @@ pub struct CheckDef {
     pub with: BTreeMap<String, toml::Value>,
 }
 
-/// An action of a check. Exactly one of the kind fields is set; the others qualify it.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+/// An action of a check as written (the wire form): every key any kind takes. Exactly one of
+/// the kind keys is set; `action::Action::resolve` turns it into its kind.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDef {
     pub exec: Option<String>,
@@ -229,8 +238,10 @@ pub struct ActionDef {
     pub starts_measure: Option<bool>,
 }
 
-/// An expectation of a check. Exactly one of the kind fields is set.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+/// An expectation of a check as written (the wire form): every key any probe kind takes.
+/// `expect::Expect::resolve` turns it into its kind (`port` names a kind of its own only
+/// beside no `prometheus`, `alertmanager` or `inbox`).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDef {
     // kinds
@@ -285,14 +296,14 @@ pub struct ExpectDef {
     pub count_min: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonExpect {
     pub pointer: String,
     pub equals: toml::Value,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderExpect {
     pub name: String,
@@ -355,78 +366,5 @@ impl ModuleFile {
     }
     pub fn measure(&self) -> Option<String> {
         self.measure.clone().or_else(|| self.module.measure.clone())
-    }
-}
-
-pub const ACTION_KINDS: &[&str] = &[
-    "exec",
-    "stop",
-    "kill",
-    "start",
-    "restart",
-    "pause",
-    "unpause",
-    "disconnect",
-    "connect",
-    "copy",
-    "wait",
-];
-
-pub const EXPECT_KINDS: &[&str] = &[
-    "http",
-    "command",
-    "file",
-    "container",
-    "port",
-    "log",
-    "prometheus",
-    "alertmanager",
-    "inbox",
-];
-
-impl ActionDef {
-    /// The kinds set on this action, by name.
-    pub fn kinds(&self) -> Vec<&'static str> {
-        let set = [
-            self.exec.is_some(),
-            self.stop.is_some(),
-            self.kill.is_some(),
-            self.start.is_some(),
-            self.restart.is_some(),
-            self.pause.is_some(),
-            self.unpause.is_some(),
-            self.disconnect.is_some(),
-            self.connect.is_some(),
-            self.copy.is_some(),
-            self.wait.is_some(),
-        ];
-        ACTION_KINDS
-            .iter()
-            .zip(set)
-            .filter(|(_, s)| *s)
-            .map(|(k, _)| *k)
-            .collect()
-    }
-}
-
-impl ExpectDef {
-    pub fn kinds(&self) -> Vec<&'static str> {
-        let set = [
-            self.http.is_some(),
-            self.command.is_some(),
-            self.file.is_some(),
-            self.container.is_some(),
-            self.port.is_some(),
-            self.log.is_some(),
-            self.prometheus.is_some(),
-            self.alertmanager.is_some(),
-            self.inbox.is_some(),
-        ];
-        EXPECT_KINDS
-            .iter()
-            .zip(set)
-            .filter(|(_, s)| *s)
-            .map(|(k, _)| *k)
-            .collect()
     }
 }

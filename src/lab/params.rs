@@ -37,6 +37,9 @@ pub struct ParamError {
     pub message: String,
 }
 
+/// Names the template context gives other meanings (`ports` is the published ports).
+pub const RESERVED: &[&str] = &["session", "run", "ports", "lab", "params", "with"];
+
 fn stream(lab: &str, trainee: &str, seed: u64, name: &str) -> ChaCha8Rng {
     let mut h = Sha256::new();
     for part in [lab, trainee, &seed.to_string(), name] {
@@ -56,6 +59,15 @@ pub fn draw(specs: &ParamList, lab: &str, trainee: &str, seed: u64) -> Result<Pa
             span: spec.span(),
             message,
         };
+        if RESERVED.contains(&name_s.as_str()) {
+            return Err(ParamError {
+                name: name_s.clone(),
+                span: name.span(),
+                message: format!(
+                    "`{name_s}` is opslab's own name in templates; a parameter cannot take it"
+                ),
+            });
+        }
         let mut rng = stream(lab, trainee, seed, &name_s);
         let s = spec.get_ref();
         let kinds = [
@@ -97,8 +109,7 @@ pub fn draw(specs: &ParamList, lab: &str, trainee: &str, seed: u64) -> Result<Pa
             Value::from(w)
         } else {
             let expr = s.expr.as_deref().unwrap_or_default();
-            let rendered = tera::Tera::one_off(expr, &out.to_context(), false)
-                .map_err(|e| err(super::render::tera_message(&e)))?;
+            let rendered = super::render::render(expr, &out.to_context()).map_err(err)?;
             let t = rendered.trim();
             t.parse::<i64>()
                 .map(Value::from)

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::class::ClassResult;
 use crate::grade::Status;
+use crate::record::ClassResult;
 
 const TEMPLATE: &str = include_str!("templates/class.html");
 
@@ -89,7 +89,46 @@ pub fn class_page(class: &str, lab: &str, results: &[ClassResult]) -> Result<Str
             })
         })
         .collect();
-    // Score distribution in deciles.
+    let charts = charts(results);
+    let mut ctx = tera::Context::new();
+    ctx.insert("class", class);
+    ctx.insert("lab", lab);
+    ctx.insert(
+        "competences",
+        &comps
+            .iter()
+            .map(|c| {
+                crate::lab::competences::find(c)
+                    .map(|x| serde_json::json!({"id": x.id, "en": x.en, "fr": x.fr}))
+            })
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("rows", &rows);
+    ctx.insert("charts", &charts);
+    ctx.insert("count", &results.len());
+    // When the assessment ended for the trainees, and when its last grading started.
+    let ended = results.iter().filter_map(|r| r.access_ended).max();
+    let last_start = results
+        .iter()
+        .filter(|r| r.is_final)
+        .map(|r| r.grading_started)
+        .max();
+    ctx.insert("access_ended", &ended.map(crate::report::junit::timestamp));
+    ctx.insert(
+        "last_grading",
+        &last_start.map(crate::report::junit::timestamp),
+    );
+    ctx.insert("passed", &results.iter().filter(|r| r.grade.passed).count());
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec!["html"]);
+    tera.add_raw_template("class.html", TEMPLATE)
+        .map_err(|e| crate::lab::render::tera_message(&e))?;
+    tera.render("class.html", &ctx)
+        .map_err(|e| crate::lab::render::tera_message(&e))
+}
+
+/// The class's charts: the score distribution in deciles, then one per measured figure.
+fn charts(results: &[ClassResult]) -> Vec<String> {
     let mut deciles = [0.0; 10];
     for r in results {
         deciles[((r.grade.percent / 10.0).floor() as usize).min(9)] += 1.0;
@@ -116,48 +155,87 @@ pub fn class_page(class: &str, lab: &str, results: &[ClassResult]) -> Result<Str
             items,
         ));
     }
-    let mut ctx = tera::Context::new();
-    ctx.insert("class", class);
-    ctx.insert("lab", lab);
-    ctx.insert(
-        "competences",
-        &comps
-            .iter()
-            .map(|c| {
-                crate::lab::competences::find(c)
-                    .map(|x| serde_json::json!({"id": x.id, "en": x.en, "fr": x.fr}))
-            })
-            .collect::<Vec<_>>(),
-    );
-    ctx.insert("rows", &rows);
-    ctx.insert("charts", &charts);
-    ctx.insert("count", &results.len());
-    ctx.insert("passed", &results.iter().filter(|r| r.grade.passed).count());
-    let mut tera = tera::Tera::default();
-    tera.autoescape_on(vec!["html"]);
-    tera.add_raw_template("class.html", TEMPLATE)
-        .map_err(|e| crate::lab::render::tera_message(&e))?;
-    tera.render("class.html", &ctx)
-        .map_err(|e| crate::lab::render::tera_message(&e))
+    charts
 }
 
-pub fn grade_book(results: &[ClassResult]) -> String {
-    let mut s = String::from("trainee,name,email,score,total,percent,passed,hints_used,final\n");
-    for r in results {
-        s.push_str(&format!(
-            "{},\"{}\",{},{},{},{:.1},{},{},{}\n",
-            r.trainee.id,
-            r.trainee.name.replace('"', "\"\""),
-            r.trainee.email,
-            r.grade.score,
-            r.grade.total,
-            r.grade.percent,
-            r.grade.passed,
-            r.grade.hints_used,
-            r.is_final
-        ));
-    }
-    s
+/// The grade book: one CSV line per trainee. Names and e-mails come from the roster: the CSV
+/// writer quotes them and neutralises any that a spreadsheet would take for a formula.
+pub fn grade_book(results: &[ClassResult]) -> Vec<u8> {
+    crate::csvfile::write_rows(
+        &[
+            "trainee",
+            "name",
+            "email",
+            "score",
+            "total",
+            "percent",
+            "passed",
+            "hints_used",
+            "final",
+            "access_ended",
+            "grading_started",
+        ],
+        results.iter().map(|r| {
+            [
+                r.trainee.id.clone(),
+                r.trainee.name.clone(),
+                r.trainee.email.clone(),
+                r.grade.score.to_string(),
+                r.grade.total.to_string(),
+                format!("{:.1}", r.grade.percent),
+                r.grade.passed.to_string(),
+                r.grade.hints_used.to_string(),
+                r.is_final.to_string(),
+                r.access_ended
+                    .map(crate::report::junit::timestamp)
+                    .unwrap_or_default(),
+                crate::report::junit::timestamp(r.grading_started),
+            ]
+        }),
+    )
+}
+
+/// The grades in the form Moodle's "Import grades from CSV" takes: the trainee's e-mail and id to
+/// map each line to a Moodle user (map "Email address" to "email address", or "ID number" to
+/// "idnumber"), one grade column for the lab (percent, out of 100), and its feedback column.
+pub fn moodle_grades(lab: &str, results: &[ClassResult]) -> Vec<u8> {
+    let grade = format!("{lab} (percent)");
+    let feedback = format!("{lab} feedback");
+    crate::csvfile::write_rows(
+        &["Email address", "ID number", "Full name", &grade, &feedback],
+        results.iter().map(|r| {
+            let failed: Vec<&str> = r
+                .grade
+                .checks
+                .iter()
+                .filter(|c| c.status != crate::grade::Status::Passed)
+                .map(|c| c.id.as_str())
+                .collect();
+            let mut text = format!(
+                "{}/{} points, {}{}",
+                r.grade.score,
+                r.grade.total,
+                super::verdict(r.grade.passed),
+                if r.is_final { "" } else { " (provisional)" }
+            );
+            if r.grade.hints_used > 0 {
+                text.push_str(&format!(
+                    "; {} hint(s), {} point(s) off",
+                    r.grade.hints_used, r.grade.hint_penalty
+                ));
+            }
+            if !failed.is_empty() {
+                text.push_str(&format!("; not passed: {}", failed.join(", ")));
+            }
+            [
+                r.trainee.email.clone(),
+                r.trainee.id.clone(),
+                r.trainee.name.clone(),
+                format!("{:.2}", r.grade.percent),
+                text,
+            ]
+        }),
+    )
 }
 
 /// Gradescope's autograder `results.json`.
@@ -203,7 +281,8 @@ pub fn write_all(
         "class.html".into(),
         class_page(class, lab, results)?.into_bytes(),
     )?;
-    put("grades.csv".into(), grade_book(results).into_bytes())?;
+    put("grades.csv".into(), grade_book(results))?;
+    put("moodle.csv".into(), moodle_grades(lab, results))?;
     for r in results {
         put(
             format!("trainees/{}.html", r.trainee.id),
@@ -215,4 +294,139 @@ pub fn write_all(
         )?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csvfile::is_formula;
+    use crate::grade::Grade;
+    use crate::record::Trainee;
+
+    #[test]
+    fn moodle_reads_one_line_per_trainee_with_grade_and_feedback() {
+        let results = vec![
+            result("t1", "=1+1", "a,b@example.org", 7),
+            result("t2", "Zoé", "z@example.org", 10),
+        ];
+        let bytes = moodle_grades("shop", &results);
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header: Vec<String> = reader
+            .headers()
+            .expect("header")
+            .iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            header,
+            [
+                "Email address",
+                "ID number",
+                "Full name",
+                "shop (percent)",
+                "shop feedback"
+            ]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0][0], "a,b@example.org");
+        assert_eq!(&rows[0][2], "'=1+1");
+        assert_eq!(&rows[0][3], "70.00");
+        assert_eq!(&rows[1][3], "100.00");
+        assert!(rows[1][4].starts_with("10/10 points, passed"));
+    }
+
+    fn result(id: &str, name: &str, email: &str, score: u32) -> ClassResult {
+        ClassResult {
+            class: "c1".into(),
+            trainee: Trainee {
+                id: id.into(),
+                name: name.into(),
+                email: email.into(),
+            },
+            instance: "i1".into(),
+            lab: "lab".into(),
+            definition_hash: String::new(),
+            is_final: true,
+            access_ended: Some(0),
+            grading_started: 0,
+            graded_at: 0,
+            deadline: None,
+            grade: Grade {
+                schema: crate::grade::SCHEMA.into(),
+                lab: "lab".into(),
+                lab_title: "Lab".into(),
+                definition_hash: String::new(),
+                session: format!("lab-{id}"),
+                trainee: id.into(),
+                seed: 1,
+                params: serde_json::json!({}),
+                started_at: 0,
+                seconds: 1.0,
+                score,
+                total: 10,
+                percent: f64::from(score) * 10.0,
+                pass_mark: 70,
+                passed: score >= 7,
+                checks: Vec::new(),
+                measures: BTreeMap::new(),
+                hints_used: 0,
+                hint_penalty: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_grade_book_round_trips_awkward_names_without_a_formula_cell() {
+        // A roster as a trainer's spreadsheet exports it, read with the roster reader.
+        let roster = "\u{FEFF}id,name,email\n\
+            t1,=1+1,\"=cmd|' /C calc'!A0@example.org\"\n\
+            t2,\"Durand, Zoë\",\"zoe,durand@example.org\"\n\
+            t3, \"Bob \"\"the builder\"\"\",+33@example.org\n\
+            t4,@SUM(A1:A9),-x@example.org\n\
+            t5,\"Łukasz Żółć\nsecond line\",łukasz@exämple.org\n\
+            t6,\"\t=HYPERLINK(\"\"http://e.vil\"\")\",a|b`c@example.org\n";
+        let rows = crate::csvfile::parse_rows(roster.as_bytes()).expect("the roster parses");
+        let results: Vec<ClassResult> = rows[1..]
+            .iter()
+            .zip(0..)
+            .map(|(row, score)| result(&row.fields[0], &row.fields[1], &row.fields[2], score))
+            .collect();
+        assert_eq!(results[1].trainee.name, "Durand, Zoë");
+        assert_eq!(results[2].trainee.name, "Bob \"the builder\"");
+        assert_eq!(results[4].trainee.name, "Łukasz Żółć\nsecond line");
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        write_all("c1", "lab", &results, dir.path()).expect("reports written");
+        let mut reader = csv::ReaderBuilder::new()
+            .from_path(dir.path().join("grades.csv"))
+            .expect("grades.csv");
+        let header: Vec<String> = reader
+            .headers()
+            .expect("a header")
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(header[..3], ["trainee", "name", "email"]);
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.expect("a record").iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(rows.len(), results.len());
+        for (r, row) in results.iter().zip(&rows) {
+            assert_eq!(row.len(), header.len(), "{row:?}");
+            for cell in row {
+                assert!(!is_formula(cell), "a formula cell: {cell:?}");
+            }
+            let unquote = |c: &str| match c.strip_prefix('\'') {
+                Some(rest) if is_formula(rest) => rest.to_string(),
+                _ => c.to_string(),
+            };
+            assert_eq!(unquote(&row[0]), r.trainee.id);
+            assert_eq!(unquote(&row[1]), r.trainee.name);
+            assert_eq!(unquote(&row[2]), r.trainee.email);
+            assert_eq!(row[3], r.grade.score.to_string());
+            assert_eq!(row[5], format!("{:.1}", r.grade.percent));
+            assert_eq!(row[8], "true");
+        }
+    }
 }

@@ -4,12 +4,18 @@ pub mod class;
 pub mod html;
 pub mod junit;
 
-use std::io::Write;
-use std::path::Path;
-
 use crate::grade::{Grade, Status};
 
 /// Whether to draw colours: a terminal, and NO_COLOR unset.
+/// A grading's verdict in words, as every text report says it.
+pub fn verdict(passed: bool) -> &'static str {
+    if passed {
+        "passed"
+    } else {
+        "not passed"
+    }
+}
+
 pub fn use_colour() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout())
 }
@@ -78,20 +84,7 @@ pub fn terminal(g: &Grade, colour: bool) -> String {
     s
 }
 
-/// Writes a file atomically: a temporary file beside it, then a rename, so that a reader never
-/// sees half a file and an interrupted write leaves the previous one intact.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub use crate::files::write_atomic;
 
 pub fn json(g: &Grade) -> String {
     serde_json::to_string_pretty(g).unwrap_or_default()

@@ -44,11 +44,7 @@ fn container_running(name: &str) -> bool {
 #[test]
 fn every_probe_and_action_passes_and_fails_as_it_should_docker() {
     require_docker();
-    let lab = fixture("labs/probes");
-    let _ = run(&["stop", "--session", "probes-it"]);
-    let out = run(&["start", lab.to_str().expect("utf-8"), "--trainee", "it"]);
-    assert!(out.status.success(), "start: {}", text(&out));
-    let _g = SessionGuard("probes-it".into());
+    let _g = crate::support::start_fixture("probes", "it");
 
     let expected = [
         ("http-json-pass", "passed"),
@@ -265,5 +261,53 @@ fn a_shortcut_attempt_that_passes_fails_the_attempt_selftest_docker() {
         text(&out).contains("the shortcut attempt passes"),
         "{}",
         text(&out)
+    );
+}
+
+/// A selftest killed outright (no chance to stop its session) leaves a complete session behind;
+/// its session lives only as long as the selftest, so `gc` takes it.
+#[test]
+fn gc_takes_the_session_of_a_killed_selftest_docker() {
+    require_docker();
+    let mut child = crate::support::opslab()
+        .args([
+            "selftest",
+            fixture("labs/trio").to_str().expect("utf-8"),
+            "--runs",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("opslab starts");
+    let session = format!("trio-selftest-{}-1", child.id());
+    let grader = format!("opslab-{session}-grader");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    // Complete: its grader container exists.
+    while !std::process::Command::new("docker")
+        .args(["inspect", &grader])
+        .output()
+        .expect("docker runs")
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the selftest's session was not complete within 180 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        child.try_wait().expect("the selftest's state").is_none(),
+        "the selftest ended before it could be killed: nothing to prove"
+    );
+    child.kill().expect("the selftest is killed");
+    child.wait().expect("it exits");
+    let out = run(&["gc"]);
+    assert!(out.status.success(), "gc: {}", text(&out));
+    assert_eq!(
+        objects_with_label(&format!("opslab.session={session}")),
+        0,
+        "gc left the killed selftest's session"
     );
 }

@@ -9,17 +9,91 @@
 //! file = "brief.md"         # optional: the file the error names, relative to the case (default lab.toml)
 //! known_bug = "..."         # optional: the validator does not behave as described yet (why);
 //!                           # the case is reported, not failed, and fails once it passes
+//! fifo = ["files/pipe"]     # optional: named pipes to make (git cannot hold them); the case is
+//!                           # then copied to a temporary folder of the same name first
 //! ```
 //!
-//! Each case must exit 2 (input error), never panic, and report the expected error both in the
-//! text output (`file:line:...`) and in the `--json` diagnostics. No Docker engine is involved.
+//! Each case must exit 2 (input error) within `CASE_DEADLINE`, never panic, and report the
+//! expected error both in the text output (`file:line:...`) and in the `--json` diagnostics.
+//! The folders of tests/fixtures/accepted/ are hostile-looking labs that must stay valid.
+//! No Docker engine is involved. The hostile cases are written by
+//! tests/fixtures/tools/gen_hostile.py.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::support::{fixture, run, text};
+use crate::support::{fixture, opslab, text};
+
+/// The longest one `opslab validate` of a case may take: a hang is a failure, not a stuck test.
+const CASE_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs opslab, killed at `CASE_DEADLINE` (then the output says so and the exit code is None).
+fn run(args: &[&str]) -> Output {
+    let mut child = opslab()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the opslab binary runs");
+    // Read the pipes on threads so that a large output cannot block the child.
+    let mut so = child.stdout.take().expect("stdout");
+    let mut se = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut so, &mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut se, &mut v);
+        v
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("waiting for opslab") {
+            break s;
+        }
+        if started.elapsed() > CASE_DEADLINE {
+            let _ = child.kill();
+            let s = child.wait().expect("waiting for opslab");
+            let mut stderr = err_t.join().unwrap_or_default();
+            stderr.extend_from_slice(
+                format!("\n[test] killed: no answer within {CASE_DEADLINE:?}").as_bytes(),
+            );
+            return Output {
+                status: s,
+                stdout: out_t.join().unwrap_or_default(),
+                stderr,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// Copies a case folder, links as links.
+fn copy_case(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a case folder");
+    for e in std::fs::read_dir(from).expect("a case folder").flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type().expect("a file type");
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&src).expect("a link");
+            std::os::unix::fs::symlink(target, &dst).expect("a link");
+        } else if ft.is_dir() {
+            copy_case(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("a copy");
+        }
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +107,8 @@ struct Expect {
     file: Option<String>,
     #[serde(default)]
     known_bug: Option<String>,
+    #[serde(default)]
+    fifo: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,8 +199,31 @@ fn check_case(dir: &Path) -> (Option<String>, Vec<String>) {
             )
         }
     };
+    // Named pipes cannot be kept in git: such a case runs from a copy with its pipes made.
+    let _copy;
+    let dir: &Path = if expect.fifo.is_empty() {
+        dir
+    } else {
+        let tmp = tempfile::tempdir().expect("a temporary folder");
+        let copy = tmp.path().join(name(dir));
+        copy_case(dir, &copy);
+        for f in &expect.fifo {
+            let p = copy.join(f);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).expect("a folder");
+            }
+            let ok = std::process::Command::new("mkfifo")
+                .arg(&p)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "mkfifo {}", p.display());
+        }
+        _copy = (tmp, copy);
+        &_copy.1
+    };
     let lab_toml = dir.join("lab.toml");
-    let source = std::fs::read_to_string(&lab_toml).unwrap_or_default();
+    let source =
+        String::from_utf8_lossy(&std::fs::read(&lab_toml).unwrap_or_default()).into_owned();
 
     // The fixture itself: one defect, so its id is its folder name unless that is the defect.
     if !expect.field.contains("lab.id") {
@@ -220,8 +319,17 @@ fn check_case(dir: &Path) -> (Option<String>, Vec<String>) {
         ));
     }
 
-    // Every location given in lab.toml must exist in lab.toml.
-    let lines: Vec<&str> = source.split('\n').collect();
+    // Every location given in lab.toml must exist in lab.toml (lines end with LF, CRLF or CR).
+    let lines: Vec<&str> = source
+        .split_inclusive(['\n', '\r'])
+        .fold(Vec::new(), |mut v, l| {
+            match v.last_mut() {
+                Some(last) if l == "\n" && last.ends_with('\r') => {}
+                _ => v.push(l.trim_end_matches(['\n', '\r'])),
+            }
+            v
+        });
+    let lines = if lines.is_empty() { vec![""] } else { lines };
     for d in report.errors.iter().filter(|d| d.file == lab_toml) {
         let ok = match d.line {
             0 => d.column == 0,
@@ -300,6 +408,29 @@ fn invalid_labs_are_rejected_with_located_errors() {
         results.len(),
         failures.join("\n\n")
     );
+}
+
+#[test]
+fn hostile_looking_labs_that_are_fine_stay_accepted() {
+    let root = fixture("accepted");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/fixtures/accepted")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("lab.toml").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 3, "accepted cases: {}", dirs.len());
+    for d in dirs {
+        let path = d.to_string_lossy().to_string();
+        let out = run(&["validate", &path]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "`opslab validate {path}` should pass:\n{}",
+            text(&out)
+        );
+    }
 }
 
 #[test]

@@ -3,8 +3,12 @@
 
 mod support;
 
+mod bounds;
 mod class;
+mod fuzz;
 mod grading;
 mod invalid_labs;
+mod privilege;
 mod report_schemas;
 mod runner;
+mod snapshots;

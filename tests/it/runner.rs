@@ -1,7 +1,7 @@
 //! The runner against the real engine: a fixture lab starts healthy, labelled and limited, with
 //! its seeded values rendered; shell, reset, stop and gc; Ctrl-C during start; image caching.
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -290,9 +290,15 @@ fn unchanged_images_are_not_rebuilt_docker() {
     let second = run(&["images", "build", "toolbox", "grader"]);
     assert!(second.status.success(), "{}", text(&second));
     let out = String::from_utf8_lossy(&second.stdout);
-    assert_eq!(
-        out.lines().filter(|l| l.ends_with("up to date")).count(),
-        2,
+    let lines: Vec<&str> = out.lines().collect();
+    // The two images and the layer they build on.
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["common", "toolbox", "grader"], "{out}");
+    assert!(
+        lines.iter().all(|l| l.ends_with("up to date")),
         "second build built something: {out}"
     );
     assert!(
@@ -313,10 +319,11 @@ fn gc_removes_orphans_and_keeps_live_sessions_docker() {
             .success()
     );
     let _g = SessionGuard("trio-gc".into());
-    // An orphan: a labelled network whose session never completed and whose owner is gone.
+    // An orphan: a labelled volume whose session never completed and whose owner is gone (a
+    // volume, not a network: the engine's address pools may be spent by other tests' sessions).
     let out = std::process::Command::new("docker")
         .args([
-            "network",
+            "volume",
             "create",
             "--label",
             "opslab.managed=1",
@@ -353,4 +360,238 @@ fn missing_session_is_an_input_error() {
     // Without an engine this is an environment error (3); with one, the session is missing (2).
     assert!(code == Some(2) || code == Some(3), "{}", text(&out));
     assert!(!text(&out).contains("panicked"));
+}
+
+/// A practice session survives a suspend (or a reboot: the engine stopping every container) with
+/// the trainee's work, its parameters and the hints taken.
+#[test]
+fn a_suspended_session_resumes_with_work_parameters_and_hints_docker() {
+    require_docker();
+    let _g = crate::support::start_fixture("classroom", "sleeper");
+    let s = "classroom-sleeper";
+    let status = |args: &[&str]| -> Value {
+        let out = run(&[&["--json", "status", "--session", s][..], args].concat());
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("status: {}", text(&out)))
+    };
+    let token = status(&[])["params"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let ws = "opslab-classroom-sleeper-ws";
+    let work = Command::new("docker")
+        .args(["exec", "-u", "trainee", ws, "sh", "-c"])
+        .arg("curl -fsS http://web:8000/token.txt > ~/answer.txt")
+        .status()
+        .expect("docker");
+    assert!(work.success());
+    let out = run(&["hint", "answer-file", "--session", s]);
+    assert!(out.status.success(), "hint: {}", text(&out));
+    let outcome = |g: &Value| -> Vec<(String, String)> {
+        g["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .map(|c| (c["id"].to_string(), c["status"].to_string()))
+            .collect()
+    };
+    let out = run(&["--json", "check", "--session", s]);
+    let before: Value = serde_json::from_slice(&out.stdout).expect("grade JSON");
+
+    let out = run(&["suspend", "--session", s]);
+    assert!(out.status.success(), "suspend: {}", text(&out));
+    assert_eq!(inspect(ws)["State"]["Running"], false, "suspended: stopped");
+    assert_eq!(status(&[])["suspended"], true);
+    let out = run(&["status", "--session", s]);
+    assert!(text(&out).contains("opslab resume"), "{}", text(&out));
+    let out = run(&["check", "--session", s]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "check on a suspended session: {}",
+        text(&out)
+    );
+    let out = run(&["gc"]);
+    assert!(out.status.success());
+    assert_eq!(
+        status(&[])["suspended"],
+        true,
+        "gc never takes a suspended session"
+    );
+
+    let out = run(&["resume", "--session", s]);
+    assert!(out.status.success(), "resume: {}", text(&out));
+    assert_eq!(
+        status(&[])["params"]["token"],
+        token.as_str(),
+        "same parameters"
+    );
+    let out = run(&["--json", "check", "--session", s]);
+    let g: Value = serde_json::from_slice(&out.stdout).expect("grade JSON");
+    assert_eq!(
+        g["score"],
+        20,
+        "the trainee's work survived: {}",
+        text(&out)
+    );
+    assert_eq!(outcome(&g), outcome(&before), "the same grading as before");
+    assert_eq!(g["hints_used"], 1, "the hint taken before survived");
+
+    // An engine restart stops every container: the session reads as suspended, and resumes.
+    let ids = Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=opslab.session={s}")])
+        .output()
+        .expect("docker");
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert!(Command::new("docker")
+        .arg("stop")
+        .args(&ids)
+        .status()
+        .expect("docker")
+        .success());
+    assert_eq!(status(&[])["suspended"], true, "after a reboot, suspended");
+    let out = run(&["resume", "--session", s]);
+    assert!(
+        out.status.success(),
+        "resume after a reboot: {}",
+        text(&out)
+    );
+    let out = run(&["--json", "check", "--session", s]);
+    let g: Value = serde_json::from_slice(&out.stdout).expect("grade JSON");
+    assert_eq!(
+        outcome(&g),
+        outcome(&before),
+        "after a reboot, the same grading"
+    );
+}
+
+/// Observation-only gradings (`check --observe`, what `class serve` runs) act on nothing: twenty
+/// of them leave every service as it was (same start, restarts, state, and file changes).
+#[test]
+fn observation_gradings_leave_the_session_as_it_was_docker() {
+    require_docker();
+    let _g = crate::support::start_fixture("probes", "observed");
+    let s = "probes-observed";
+    let containers: Vec<String> = {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}"])
+            .args(["--filter", &format!("label=opslab.session={s}")])
+            .output()
+            .expect("docker");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|n| !n.ends_with("-grader"))
+            .map(String::from)
+            .collect()
+    };
+    assert!(!containers.is_empty());
+    let state = || -> Vec<String> {
+        containers
+            .iter()
+            .flat_map(|c| {
+                let inspect = Command::new("docker")
+                    .args([
+                        "inspect",
+                        "-f",
+                        "{{.State.StartedAt}} {{.RestartCount}} {{.State.Status}} {{.State.Paused}}",
+                        c,
+                    ])
+                    .output()
+                    .expect("docker");
+                let diff = Command::new("docker")
+                    .args(["diff", c])
+                    .output()
+                    .expect("docker");
+                [
+                    format!("{c}: {}", String::from_utf8_lossy(&inspect.stdout).trim()),
+                    format!("{c}: {}", {
+                        // The engine lists changes in no fixed order.
+                        let text = String::from_utf8_lossy(&diff.stdout).to_string();
+                        let mut lines: Vec<&str> = text.lines().collect();
+                        lines.sort_unstable();
+                        lines.join("\n")
+                    }),
+                ]
+            })
+            .collect()
+    };
+    let before = state();
+    // The checks that act (they have `do` actions), read from the lab itself.
+    let def: toml::Value = toml::from_str(
+        &std::fs::read_to_string(fixture("labs/probes/lab.toml")).expect("lab.toml"),
+    )
+    .expect("TOML");
+    let perturbing: Vec<String> = def["check"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c.get("do").is_some())
+        .map(|c| c["id"].as_str().expect("id").to_string())
+        .collect();
+    assert!(perturbing.len() >= 4, "the fixture has checks that act");
+    for i in 0..20 {
+        let out = run(&["--json", "check", "--session", s, "--observe"]);
+        let g: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("observation {i}: {}", text(&out)));
+        for c in g["checks"].as_array().expect("checks") {
+            let id = c["id"].as_str().unwrap_or("");
+            assert!(
+                !perturbing.iter().any(|p| p == id),
+                "an observation ran {id}, which acts"
+            );
+        }
+    }
+    assert_eq!(state(), before, "twenty observations changed the session");
+}
+
+/// Many sessions start at once in a class: networks created in the same instant must all get a
+/// subnet, even when the engine hands out one subnet twice or its pools (about thirty networks)
+/// run out.
+#[test]
+fn networks_created_at_once_all_get_a_subnet_docker() {
+    require_docker();
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        let engine = opslab::backend::Engine::connect()
+            .await
+            .expect("the engine answers");
+        let labels = std::collections::HashMap::from([
+            (
+                opslab::backend::LABEL_MANAGED.to_string(),
+                "true".to_string(),
+            ),
+            (
+                opslab::backend::LABEL_SESSION.to_string(),
+                "netrace".to_string(),
+            ),
+        ]);
+        let reaches = [
+            opslab::backend::Reach::Outside,
+            opslab::backend::Reach::Internal,
+            opslab::backend::Reach::Sealed,
+        ];
+        let made = futures_util::future::join_all((0..40).map(|i| {
+            let (engine, labels) = (&engine, labels.clone());
+            async move {
+                let name = format!("opslab-netrace-{i}");
+                let r = engine.create_network(&name, reaches[i % 3], labels).await;
+                (name, r)
+            }
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (name, r) in made {
+            match r {
+                Ok(id) => engine.remove_network(&id).await.expect("removed"),
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "networks not created:\n{}",
+            failed.join("\n")
+        );
+    });
 }

@@ -95,3 +95,14 @@ impl Drop for SessionGuard {
         let _ = run(&["stop", "--session", &self.0]);
     }
 }
+
+/// Starts a fixture lab (`tests/fixtures/labs/NAME`) for `trainee`, after stopping any session of
+/// the same id a failed run left; the guard stops it at the end of the test.
+pub fn start_fixture(name: &str, trainee: &str) -> SessionGuard {
+    let lab = fixture(&format!("labs/{name}"));
+    let session = format!("{name}-{trainee}");
+    let _ = run(&["stop", "--session", &session]);
+    let out = run(&["start", lab.to_str().expect("utf-8"), "--trainee", trainee]);
+    assert!(out.status.success(), "start {name}: {}", text(&out));
+    SessionGuard(session)
+}

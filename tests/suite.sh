@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Every test of `make test`, with the independent stages side by side:
+#
+#   1. the debug build (every later stage needs the binary);
+#   2. side by side: the images of images/ | lint (fmt, clippy) and the build of the tests;
+#   3. side by side: the Rust tests (unit and real-engine) | every lab's selftests and shortcut
+#      attempts (tests/labs.sh);
+#   4. nothing of opslab's left in the engine (tests/leftovers.sh), checked once both are done.
+#
+# No check is skipped: the stages run what `make lint test-rust test-labs` runs, one after the
+# other. Each line of a stage's output carries its name; the figures at the end give each
+# stage's time. Exits non-zero if any stage failed, after every stage has ended.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OPSLAB=target/debug/opslab
+SNAPSHOT=target/engine-before-tests.txt
+mkdir -p target
+times=$(mktemp -t opslab-suite.XXXXXX)
+failed=()
+
+# stage NAME COMMAND...: runs COMMAND with its lines prefixed by NAME, records its time.
+stage() {
+  local name=$1 start rc
+  shift
+  start=$(date +%s)
+  if "$@" > >(sed -u "s/^/[$name] /") 2>&1; then rc=0; else rc=$?; fi
+  echo "$name $rc $(($(date +%s) - start))" >>"$times"
+  return "$rc"
+}
+
+lint_and_build_tests() {
+  cargo fmt --check
+  cargo clippy --all-targets -- -D warnings
+  cargo test --all-targets --no-run
+}
+
+rust_tests() {
+  cargo test --all-targets -- --test-threads="${RUST_TEST_THREADS:-4}"
+}
+
+lab_tests() {
+  "$OPSLAB" validate
+  bash tests/labs.sh
+}
+
+# wait_all PID...: waits for each, recording failures by name (name=pid pairs).
+wait_all() {
+  local pair
+  for pair in "$@"; do
+    wait "${pair#*=}" || failed+=("${pair%%=*}")
+  done
+}
+
+begin=$(date +%s)
+stage build cargo build || failed+=(build)
+if [ ${#failed[@]} -eq 0 ]; then
+  stage images "$OPSLAB" images build &
+  images=$!
+  stage lint lint_and_build_tests &
+  lint=$!
+  wait_all images=$images lint=$lint
+fi
+if [ ${#failed[@]} -eq 0 ]; then
+  bash tests/leftovers.sh snapshot "$SNAPSHOT"
+  stage rust rust_tests &
+  rust=$!
+  stage labs lab_tests &
+  labs=$!
+  wait_all rust=$rust labs=$labs
+  sleep 1
+  stage leftovers bash tests/leftovers.sh check "$SNAPSHOT" "the tests" "$OPSLAB" ||
+    failed+=(leftovers)
+fi
+
+echo "stage times (seconds):"
+while read -r name rc secs; do
+  printf '  %-10s %5s s  exit %s\n' "$name" "$secs" "$rc"
+done <"$times"
+echo "  whole suite $(($(date +%s) - begin)) s"
+rm -f "$times"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed stage(s): ${failed[*]}" >&2
+  exit 1
+fi
+echo "every test passed"
