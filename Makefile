@@ -54,7 +54,7 @@ test-offline: build
 
 # Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30; one
 # trainee's busy loop beside another's grading; validation at scale; every image built cold, one at a
-# time and side by side, and their export.
+# time and side by side, and their export; `make demo` from a fresh clone, phase by phase.
 bench:
 	cargo build --release
 	bash bench/run
@@ -64,6 +64,7 @@ bench:
 	bash bench/hog
 	bash bench/validate
 	bash bench/images
+	bash bench/demo
 
 # Mutated labs through validation, longer than the bounded pass of `make test` (tests/it/fuzz.rs).
 # Reproducible: FUZZ_SEED fixes the cases; failures are kept under target/fuzz-findings/.
