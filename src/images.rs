@@ -120,6 +120,33 @@ pub struct Planned {
     pub base_tag: String,
 }
 
+/// Which waiting image to build next: one whose base is built, and among those the one the most
+/// waiting images build on (directly or not), so that a chain such as shop-app then prod-host
+/// starts first and does not end alone after the others; ties go in plan order.
+fn next_to_build(waiting: &[Planned], unbuilt: &[String]) -> Option<usize> {
+    let builds_on = |p: &Planned, base: &str| {
+        let mut at = p.base_tag.as_str();
+        loop {
+            if at == base {
+                return true;
+            }
+            match waiting.iter().find(|w| w.tag == at) {
+                Some(w) => at = w.base_tag.as_str(),
+                None => return false,
+            }
+        }
+    };
+    waiting
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !unbuilt.contains(&p.base_tag))
+        .max_by_key(|(i, p)| {
+            let above = waiting.iter().filter(|w| builds_on(w, &p.tag)).count();
+            (above, std::cmp::Reverse(*i))
+        })
+        .map(|(i, _)| i)
+}
+
 pub struct Builder<'a> {
     pub engine: &'a Engine,
     pub project: &'a Project,
@@ -416,7 +443,7 @@ impl Builder<'_> {
         let jobs = build_jobs();
         loop {
             while building.len() < jobs {
-                let Some(i) = waiting.iter().position(|p| !unbuilt.contains(&p.base_tag)) else {
+                let Some(i) = next_to_build(&waiting, &unbuilt) else {
                     break;
                 };
                 let p = waiting.remove(i);
@@ -438,5 +465,45 @@ impl Builder<'_> {
         self.progress
             .finish(&format!("built {} image(s)", missing.len()));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(name: &str, base: &str) -> Planned {
+        Planned {
+            name: name.into(),
+            tag: format!("opslab/{name}:x"),
+            base_tag: base.into(),
+        }
+    }
+
+    #[test]
+    fn an_image_others_build_on_starts_first() {
+        let common = "opslab/common:x".to_string();
+        let waiting = vec![
+            planned("gitserver", &common),
+            planned("grader", &common),
+            planned("prod-host", "opslab/shop-app:x"),
+            planned("shop-app", &common),
+            planned("workstation", &common),
+        ];
+        let mut unbuilt: Vec<String> = waiting.iter().map(|p| p.tag.clone()).collect();
+        // The common layer is still building: nothing can start.
+        unbuilt.push(common.clone());
+        assert_eq!(next_to_build(&waiting, &unbuilt), None);
+        unbuilt.pop();
+        // Once it is built, shop-app (prod-host builds on it) goes before the others.
+        assert_eq!(next_to_build(&waiting, &unbuilt), Some(3));
+        // With no such chain left, plan order.
+        let rest: Vec<Planned> = waiting
+            .iter()
+            .filter(|p| p.name != "shop-app" && p.name != "prod-host")
+            .cloned()
+            .collect();
+        let unbuilt: Vec<String> = rest.iter().map(|p| p.tag.clone()).collect();
+        assert_eq!(next_to_build(&rest, &unbuilt), Some(0));
     }
 }
