@@ -630,6 +630,11 @@ impl Runner<'_> {
                 own: Vec::new(),
             });
         }
+        // An engine of several machines keeps a session on one of them, sized for all of it.
+        let session_memory: i64 = containers.iter().map(|c| c.spec.memory).sum();
+        for c in &mut containers {
+            c.spec.session_memory = session_memory;
+        }
         Ok(Plan {
             session,
             networks,
@@ -819,6 +824,7 @@ impl Runner<'_> {
             health: None,
             health_interval: Duration::from_secs(1),
             volumes: vec![],
+            session_memory: 0,
         }
     }
 
@@ -852,6 +858,7 @@ impl Runner<'_> {
             health: None,
             health_interval: Duration::from_secs(1),
             volumes: vec![],
+            session_memory: 0,
         }
     }
 
@@ -1066,6 +1073,7 @@ fn service_spec(
             .iter()
             .map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone()))
             .collect(),
+        session_memory: 0,
     })
 }
 

@@ -130,7 +130,7 @@ async fn start(
     };
     let access = class.start(&lab, trainees, &opts).await?;
     if time.is_some() {
-        spawn_watcher(&id, &class::load_info(&id)?.instance)?;
+        spawn_watcher(ctx, &id, &class::load_info(&id)?.instance)?;
     }
     let dir = class::class_dir(&id);
     if ctx.json {
@@ -277,7 +277,7 @@ async fn watch(ctx: &Ctx, class: &Class<'_>, name: &str, instance: &str) -> Resu
 
 /// Starts `opslab class watch` in its own process group, so that it outlives this command and
 /// a Ctrl-C in the trainer's terminal.
-fn spawn_watcher(id: &str, instance: &str) -> Result<()> {
+fn spawn_watcher(ctx: &Ctx, id: &str, instance: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(Error::file("finding opslab's own program"))?;
     let log = class::class_dir(id).join("watch.log");
@@ -287,6 +287,13 @@ fn spawn_watcher(id: &str, instance: &str) -> Result<()> {
         .map_err(Error::file(log.display().to_string()))?;
     std::process::Command::new(exe)
         .args(["class", "watch", id, "--instance", instance])
+        // The watcher speaks to the same engine.
+        .args(["--engine", ctx.engine.name()])
+        .args(
+            ctx.engine_host
+                .iter()
+                .flat_map(|h| ["--engine-host".to_string(), h.clone()]),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(err)

@@ -26,7 +26,7 @@ pub async fn status(ctx: &Ctx, session: Option<&str>) -> Result<i32> {
     if ctx.json {
         let services: Vec<_> = states
             .iter()
-            .map(|(n, st)| serde_json::json!({ "service": n, "status": st.status, "health": st.health, "ports": st.ports }))
+            .map(|(n, st)| serde_json::json!({ "service": n, "status": st.status, "health": st.health, "ports": st.ports, "node": st.node }))
             .collect();
         let params: serde_json::Map<String, serde_json::Value> =
             s.params.0.iter().cloned().collect();
@@ -44,6 +44,18 @@ pub async fn status(ctx: &Ctx, session: Option<&str>) -> Result<i32> {
         elapsed / 60,
         elapsed % 60
     );
+    // On an engine of several machines, the one the session runs on.
+    let nodes: std::collections::BTreeSet<&str> = states
+        .iter()
+        .map(|(_, st)| st.node.as_str())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !nodes.is_empty() {
+        println!(
+            "  node: {}",
+            nodes.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     for (n, st) in states {
         let ports: Vec<String> = st
             .ports
