@@ -1,16 +1,17 @@
 //! Docker Swarm mode as opslab's engine: the `Swarm` backend. One session is one stack on one
 //! node: each service of the lab is a swarm service of one replica, on the session's own
-//! attachable overlay networks under its short name (a network alias), every service of the
-//! session kept on the node the scheduler chose for the first one (which reserves the memory of
-//! the whole session). What a container does (exec, files, logs, pause, stop, kill) goes to the
-//! engine of the node that runs the service's task, at the address the trainer gave that node
-//! in its `opslab.engine` label (`docker node update --label-add opslab.engine=tcp://ADDR:PORT`).
+//! attachable overlay networks under its short name (a network alias). The swarm chooses the
+//! session's node when it places the session's `place` service, which reserves the memory of
+//! the whole session; every service of the session is then constrained to that node. What a
+//! container does (exec, files, logs, pause, stop, kill) goes to the engine of the node that
+//! runs the service's task, at the address the trainer gave that node in its `opslab.engine`
+//! label (`docker node update --label-add opslab.engine=tcp://ADDR:PORT NODE`).
 //!
 //! An opslab "container" is a swarm service here: its id is the service's id, its name the
 //! service's name, or its `opslab.name` label once renamed (services cannot be renamed).
 //!
-//! This kernel-independent configuration is the supported one: `dnsrr` endpoints (no virtual
-//! IP, so no IPVS) and ports published in host mode on the node (no routing mesh).
+//! The supported configuration needs no IPVS: `dnsrr` endpoints (no virtual IP) and ports
+//! published in host mode on the node (no routing mesh).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,9 +35,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::docker::{op, Docker};
 use super::{
     Backend, BuildEvent, ByteStream, ContainerSpec, ContainerState, EngineError, ExecRequest,
-    Listed, Reach, RunningExec, DEFAULT_NANO_CPUS, LABEL_SESSION,
+    Listed, Reach, RunningExec, DEFAULT_NANO_CPUS, LABEL_SERVICE, LABEL_SESSION,
 };
-use crate::labels::{LABEL_NAME, LABEL_NODE_ENGINE};
+use crate::labels::{LABEL_NAME, LABEL_NODE_ENGINE, LABEL_ROLE};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -346,6 +347,68 @@ impl Swarm {
         }
     }
 
+    /// Places a session: a service that does nothing but hold, on the node the swarm chooses
+    /// for it, a memory reservation for the whole session (a container cannot reserve more
+    /// than its own limit). Sessions spread over the nodes by these reservations, and the
+    /// session's services go to this node. Returns the node's id.
+    async fn place(&self, spec: &ContainerSpec, session: &str) -> Result<String> {
+        let name = format!("opslab-{session}.place");
+        let mut labels = spec.labels.clone();
+        labels.remove(LABEL_SERVICE);
+        labels.insert(LABEL_ROLE.to_string(), "place".to_string());
+        let memory = spec.session_memory.max(spec.memory).max(16 << 20);
+        let service = ServiceSpec {
+            name: Some(name.clone()),
+            labels: Some(labels.clone()),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(spec.image.clone()),
+                    labels: Some(labels),
+                    command: Some(
+                        [
+                            "/bin/sh",
+                            "-c",
+                            "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done",
+                        ]
+                        .map(String::from)
+                        .to_vec(),
+                    ),
+                    init: Some(true),
+                    ..Default::default()
+                }),
+                resources: Some(TaskSpecResources {
+                    limits: Some(Limit {
+                        nano_cpus: Some(10_000_000),
+                        memory_bytes: Some(memory),
+                        pids: Some(16),
+                    }),
+                    reservations: Some(ResourceObject {
+                        memory_bytes: Some(memory),
+                        ..Default::default()
+                    }),
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .manager
+            .client()
+            .create_service(service, None)
+            .await
+            .map_err(op(format!("create service {name}")))?;
+        self.wait_running(&created.id.unwrap_or_default(), &name)
+            .await
+    }
+
     /// The command of a service's container: the image's entrypoint and the lab's command (or
     /// the image's), behind a wait for the gate file.
     async fn gated_command(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
@@ -399,14 +462,10 @@ impl Swarm {
         spec: &ContainerSpec,
         command: Vec<String>,
         nano_cpus: i64,
-        placement: Placement,
+        node: &str,
     ) -> ServiceSpec {
         let mounts = self.mounts(spec);
         let health_check = health_of(spec);
-        let (constraints, reservation) = match placement {
-            Placement::With(node) => (vec![format!("node.id=={node}")], 0),
-            Placement::First => (vec![], spec.session_memory.max(spec.memory)),
-        };
         ServiceSpec {
             name: Some(spec.name.clone()),
             labels: Some(spec.labels.clone()),
@@ -430,10 +489,8 @@ impl Swarm {
                         memory_bytes: Some(spec.memory),
                         pids: Some(spec.pids),
                     }),
-                    reservations: Some(ResourceObject {
-                        memory_bytes: Some(reservation),
-                        ..Default::default()
-                    }),
+                    // The session's place holds the reservation of the whole session.
+                    reservations: None,
                 }),
                 // A service opslab stops (a grading's outage) stays stopped until opslab
                 // starts it again: the swarm must not replace its container.
@@ -442,7 +499,7 @@ impl Swarm {
                     ..Default::default()
                 }),
                 placement: Some(TaskSpecPlacement {
-                    constraints: Some(constraints),
+                    constraints: Some(vec![format!("node.id=={node}")]),
                     ..Default::default()
                 }),
                 networks: Some(
@@ -512,13 +569,6 @@ impl Swarm {
         }
         Ok(out)
     }
-}
-
-enum Placement {
-    /// The session's first service: the scheduler chooses its node, for the whole session.
-    First,
-    /// On the node of the session's first service.
-    With(String),
 }
 
 /// The health check, as the Docker backend gives it.
@@ -785,25 +835,20 @@ impl Backend for Swarm {
         let command = self.gated_command(spec).await?;
         let nano_cpus = self.cpu_cap(spec.nano_cpus).await?;
         let session = spec.labels.get(LABEL_SESSION).cloned().unwrap_or_default();
-        let slot = self.slot(&session);
-        let mut node = slot.lock().await;
-        if node.is_none() {
-            *node = self.session_node(&session).await?;
-        }
-        let placement = match node.as_ref() {
-            Some(n) => Placement::With(n.clone()),
-            None => Placement::First,
+        // The session's place is found or made once; its services are then created side by
+        // side on its node.
+        let node = {
+            let slot = self.slot(&session);
+            let mut node = slot.lock().await;
+            if node.is_none() {
+                *node = self.session_node(&session).await?;
+            }
+            if node.is_none() {
+                *node = Some(self.place(spec, &session).await?);
+            }
+            node.clone().unwrap_or_default()
         };
-        let first = matches!(placement, Placement::First);
-        // The first service is placed while the others wait for its node; the others are
-        // created side by side.
-        let held = if first {
-            Some(node)
-        } else {
-            drop(node);
-            None
-        };
-        let service = self.service_spec(spec, command, nano_cpus, placement);
+        let service = self.service_spec(spec, command, nano_cpus, &node);
         let created = self
             .manager
             .client()
@@ -811,10 +856,7 @@ impl Backend for Swarm {
             .await
             .map_err(op(format!("create service {}", spec.name)))?;
         let id = created.id.unwrap_or_default();
-        let placed = self.wait_running(&id, &spec.name).await?;
-        if let Some(mut node) = held {
-            *node = Some(placed);
-        }
+        self.wait_running(&id, &spec.name).await?;
         Ok(id)
     }
 
