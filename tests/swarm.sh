@@ -10,7 +10,9 @@
 #   2. six sessions of the fixture lab `trio` (three services and a grader) with --engine swarm:
 #      each session entirely on one node, the sessions spread over two nodes or more, no name
 #      resolution or traffic between sessions; one session graded, solved, graded again;
-#   3. an incomplete session (its grader gone) is taken by `gc`; `stop --all` and `gc` leave
+#   3. every probe and action of the fixture `probes` (exec, files, logs, stop, kill, pause,
+#      restart, copy, and their restoration) as on one engine, `disconnect` refused;
+#   4. an incomplete session (its grader gone) is taken by `gc`; `stop --all` and `gc` leave
 #      no opslab object on any node;
 # and the swarm is removed whatever happened. Everything made here is named opslab-swarmtest-*
 # and labelled opslab.swarm-test; sessions carry opslab's own labels. Needs Docker (fails if it
@@ -52,7 +54,7 @@ say "images (node, lab, grader)"
 "$OPSLAB" images build swarm-node toolbox grader | tee "$WORK/images.txt"
 tag_of() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/images.txt"; }
 NODE_IMAGE=$(tag_of swarm-node)
-LAB_TAGS="$(tag_of toolbox) $(tag_of grader)"
+LAB_TAGS="opslab/debian:bookworm $(tag_of toolbox) $(tag_of grader)"
 GRADER=$(tag_of grader)
 [ -n "$NODE_IMAGE" ] && [ -n "$GRADER" ] || fail "images not built"
 
@@ -192,6 +194,47 @@ jq -e '[.checks[] | select(.id == "api-team" and .status == "passed")] | length 
 "$OPSLAB" solve --session "$s" >/dev/null
 "$OPSLAB" check --session "$s" >"$WORK/check2.txt" 2>&1 || { cat "$WORK/check2.txt"; fail "the solved lab did not pass"; }
 tail -n 3 "$WORK/check2.txt"
+
+say "every probe and action through the nodes' engines (fixture probes), twice"
+"$OPSLAB" start "$ROOT/tests/fixtures/labs/probes" --trainee sw >/dev/null
+# As on one engine (tests/it/grading.rs), except `disconnect`: swarm networks refuse it, and
+# the action fails with that reason (docs/SCALE.md).
+expected="http-json-pass passed
+http-status-fail failed
+http-inner-pass passed
+command-pass passed
+command-fail failed
+command-timeout failed
+file-pass passed
+file-fail failed
+container-pass passed
+container-fail failed
+port-pass passed
+port-fail failed
+holds-pass passed
+needs-skip skipped
+log-pass passed
+log-fail failed
+holds-fail failed
+within-later passed
+stop-restored passed
+kill-restored passed
+pause-restored passed
+disconnect-restored failed
+copy-and-restart passed"
+for round in 1 2; do
+  "$OPSLAB" --json check --session probes-sw >"$WORK/probes$round.json" 2>"$WORK/probes$round.err" || true
+  got=$(jq -r '.checks[] | "\(.id) \(.status)"' "$WORK/probes$round.json" 2>/dev/null || true)
+  wrong=$(diff <(echo "$expected" | sort) <(echo "$got" | sort) || true)
+  if [ -n "$wrong" ]; then
+    echo "$wrong"
+    jq -c '.checks[] | select(.status != "passed") | {id, status, message, seen}' "$WORK/probes$round.json" || cat "$WORK/probes$round.err"
+    fail "round $round of the probes fixture on the swarm"
+  fi
+  echo "round $round: every check as expected"
+done
+jq -r '.checks[] | select(.id == "disconnect-restored") | "disconnect on a swarm: \(.message) \(.seen)"' "$WORK/probes1.json" | head -c 400; echo
+"$OPSLAB" stop --session probes-sw >/dev/null
 
 say "gc takes an incomplete session"
 "$OPSLAB" start "$LAB" --trainee gc1 >/dev/null

@@ -457,98 +457,6 @@ impl Swarm {
         Ok(smallest.map_or(wanted, |s| wanted.min(s)))
     }
 
-    fn service_spec(
-        &self,
-        spec: &ContainerSpec,
-        command: Vec<String>,
-        nano_cpus: i64,
-        node: &str,
-    ) -> ServiceSpec {
-        let mounts = self.mounts(spec);
-        let health_check = health_of(spec);
-        ServiceSpec {
-            name: Some(spec.name.clone()),
-            labels: Some(spec.labels.clone()),
-            task_template: Some(TaskSpec {
-                container_spec: Some(TaskSpecContainerSpec {
-                    image: Some(spec.image.clone()),
-                    labels: Some(spec.labels.clone()),
-                    command: Some(command),
-                    hostname: Some(spec.hostname.clone()),
-                    env: Some(spec.env.clone()),
-                    mounts: Some(mounts),
-                    health_check,
-                    init: Some(true),
-                    stop_grace_period: Some(10_000_000_000),
-                    capability_drop: Some(vec!["CAP_NET_RAW".into(), "CAP_MKNOD".into()]),
-                    ..Default::default()
-                }),
-                resources: Some(TaskSpecResources {
-                    limits: Some(Limit {
-                        nano_cpus: Some(nano_cpus),
-                        memory_bytes: Some(spec.memory),
-                        pids: Some(spec.pids),
-                    }),
-                    // The session's place holds the reservation of the whole session.
-                    reservations: None,
-                }),
-                // A service opslab stops (a grading's outage) stays stopped until opslab
-                // starts it again: the swarm must not replace its container.
-                restart_policy: Some(TaskSpecRestartPolicy {
-                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                    ..Default::default()
-                }),
-                placement: Some(TaskSpecPlacement {
-                    constraints: Some(vec![format!("node.id=={node}")]),
-                    ..Default::default()
-                }),
-                networks: Some(
-                    spec.networks
-                        .iter()
-                        .map(|(net, aliases)| NetworkAttachmentConfig {
-                            target: Some(net.clone()),
-                            aliases: Some(aliases.clone()),
-                            ..Default::default()
-                        })
-                        .collect(),
-                ),
-                log_driver: Some(TaskSpecLogDriver {
-                    name: Some("json-file".into()),
-                    options: Some(HashMap::from([
-                        ("max-size".to_string(), "10m".to_string()),
-                        ("max-file".to_string(), "2".to_string()),
-                    ])),
-                }),
-                ..Default::default()
-            }),
-            mode: Some(ServiceSpecMode {
-                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
-                ..Default::default()
-            }),
-            endpoint_spec: Some(endpoint_of(spec)),
-            ..Default::default()
-        }
-    }
-
-    /// The service's volumes, with the labels `create_volume` was given: the node makes them
-    /// when the task starts.
-    fn mounts(&self, spec: &ContainerSpec) -> Vec<Mount> {
-        let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
-        spec.volumes
-            .iter()
-            .map(|(name, to)| Mount {
-                target: Some(to.clone()),
-                source: Some(name.clone()),
-                typ: Some(MountTypeEnum::VOLUME),
-                volume_options: Some(MountVolumeOptions {
-                    labels: volumes.get(name).cloned(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .collect()
-    }
-
     fn slot(&self, session: &str) -> Arc<tokio::sync::Mutex<Option<String>>> {
         let mut placing = match self.placing.lock() {
             Ok(p) => p,
@@ -569,6 +477,102 @@ impl Swarm {
         }
         Ok(out)
     }
+}
+
+/// A lab service as a swarm service of one replica on `node`, its container waiting for its
+/// gate (`command`).
+fn service_spec(
+    spec: &ContainerSpec,
+    command: Vec<String>,
+    nano_cpus: i64,
+    node: &str,
+    volumes: &HashMap<String, HashMap<String, String>>,
+) -> ServiceSpec {
+    let mounts = mounts_of(spec, volumes);
+    let health_check = health_of(spec);
+    ServiceSpec {
+        name: Some(spec.name.clone()),
+        labels: Some(spec.labels.clone()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(spec.image.clone()),
+                labels: Some(spec.labels.clone()),
+                command: Some(command),
+                hostname: Some(spec.hostname.clone()),
+                env: Some(spec.env.clone()),
+                mounts: Some(mounts),
+                health_check,
+                init: Some(true),
+                stop_grace_period: Some(10_000_000_000),
+                capability_drop: Some(vec!["CAP_NET_RAW".into(), "CAP_MKNOD".into()]),
+                ..Default::default()
+            }),
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit {
+                    nano_cpus: Some(nano_cpus),
+                    memory_bytes: Some(spec.memory),
+                    pids: Some(spec.pids),
+                }),
+                // The session's place holds the reservation of the whole session.
+                reservations: None,
+            }),
+            // A service opslab stops (a grading's outage) stays stopped until opslab
+            // starts it again: the swarm must not replace its container.
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                ..Default::default()
+            }),
+            placement: Some(TaskSpecPlacement {
+                constraints: Some(vec![format!("node.id=={node}")]),
+                ..Default::default()
+            }),
+            networks: Some(
+                spec.networks
+                    .iter()
+                    .map(|(net, aliases)| NetworkAttachmentConfig {
+                        target: Some(net.clone()),
+                        aliases: Some(aliases.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            log_driver: Some(TaskSpecLogDriver {
+                name: Some("json-file".into()),
+                options: Some(HashMap::from([
+                    ("max-size".to_string(), "10m".to_string()),
+                    ("max-file".to_string(), "2".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(endpoint_of(spec)),
+        ..Default::default()
+    }
+}
+
+/// The service's volumes, with the labels `create_volume` was given: the node makes them
+/// when the task starts.
+fn mounts_of(
+    spec: &ContainerSpec,
+    volumes: &HashMap<String, HashMap<String, String>>,
+) -> Vec<Mount> {
+    spec.volumes
+        .iter()
+        .map(|(name, to)| Mount {
+            target: Some(to.clone()),
+            source: Some(name.clone()),
+            typ: Some(MountTypeEnum::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                labels: volumes.get(name).cloned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// The health check, as the Docker backend gives it.
@@ -848,7 +852,8 @@ impl Backend for Swarm {
             }
             node.clone().unwrap_or_default()
         };
-        let service = self.service_spec(spec, command, nano_cpus, &node);
+        let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
+        let service = service_spec(spec, command, nano_cpus, &node, &volumes);
         let created = self
             .manager
             .client()
@@ -1084,6 +1089,73 @@ mod tests {
         let bare = node_of(&serde_json::json!({ "ID": "n2" }));
         assert_eq!(bare.engine, None);
         assert_eq!(bare.state, "unknown");
+    }
+
+    #[test]
+    fn a_lab_service_is_one_replica_on_its_node_without_ipvs() {
+        let spec = ContainerSpec {
+            name: "opslab-trio-ana-api".into(),
+            image: "opslab/toolbox:1".into(),
+            hostname: "api".into(),
+            labels: HashMap::from([(LABEL_SESSION.to_string(), "trio-ana".to_string())]),
+            networks: vec![
+                ("opslab-trio-ana-back".into(), vec!["api".into()]),
+                ("opslab-trio-ana-front".into(), vec!["api".into()]),
+            ],
+            ports: vec![9000],
+            memory: 128 << 20,
+            pids: 64,
+            health: Some("true".into()),
+            health_interval: Duration::from_secs(2),
+            volumes: vec![("opslab-trio-ana-data".into(), "/srv/data".into())],
+            session_memory: 640 << 20,
+            ..Default::default()
+        };
+        let volume_labels = HashMap::from([(
+            "opslab-trio-ana-data".to_string(),
+            HashMap::from([(LABEL_SESSION.to_string(), "trio-ana".to_string())]),
+        )]);
+        let cmd = vec!["/bin/sh".to_string()];
+        let s = service_spec(&spec, cmd.clone(), 1_000_000_000, "n2", &volume_labels);
+        assert_eq!(s.name.as_deref(), Some("opslab-trio-ana-api"));
+        assert_eq!(s.labels, Some(spec.labels.clone()));
+        let mode = s.mode.expect("mode").replicated.expect("replicated");
+        assert_eq!(mode.replicas, Some(1));
+        let task = s.task_template.expect("task");
+        let c = task.container_spec.expect("container");
+        assert_eq!(c.command, Some(cmd));
+        assert_eq!(c.labels, Some(spec.labels.clone()));
+        let mount = &c.mounts.expect("mounts")[0];
+        assert_eq!(mount.source.as_deref(), Some("opslab-trio-ana-data"));
+        assert_eq!(
+            mount.volume_options.as_ref().and_then(|o| o.labels.clone()),
+            volume_labels.get("opslab-trio-ana-data").cloned(),
+            "the node makes the volume with the session's labels"
+        );
+        let constraints = task.placement.expect("placement").constraints;
+        assert_eq!(constraints, Some(vec!["node.id==n2".to_string()]));
+        assert_eq!(
+            task.restart_policy.expect("policy").condition,
+            Some(TaskSpecRestartPolicyConditionEnum::NONE)
+        );
+        let limits = task.resources.expect("resources").limits.expect("limits");
+        assert_eq!(limits.memory_bytes, Some(128 << 20));
+        assert_eq!(limits.pids, Some(64));
+        let nets: Vec<_> = task
+            .networks
+            .expect("networks")
+            .into_iter()
+            .map(|n| (n.target.unwrap_or_default(), n.aliases.unwrap_or_default()))
+            .collect();
+        assert_eq!(nets, spec.networks);
+        let ep = s.endpoint_spec.expect("endpoint");
+        assert_eq!(ep.mode, Some(EndpointSpecModeEnum::DNSRR));
+        let port = &ep.ports.expect("ports")[0];
+        assert_eq!(port.target_port, Some(9000));
+        assert_eq!(
+            port.publish_mode,
+            Some(EndpointPortConfigPublishModeEnum::HOST)
+        );
     }
 
     #[test]
