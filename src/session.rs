@@ -209,6 +209,20 @@ impl Session {
         Ok(!self.containers.is_empty())
     }
 
+    /// Where the session runs on an engine of several machines: its node (empty on one
+    /// engine), or Err with the reason when that machine cannot be reached (the session is
+    /// lost with it).
+    pub async fn node(&self, engine: &Engine) -> Result<String, String> {
+        let Some(cid) = self.containers.get(GRADER) else {
+            return Ok(String::new());
+        };
+        match engine.inspect(cid).await {
+            Ok(st) => Ok(st.node),
+            Err(EngineError::Unreachable(why)) => Err(why),
+            Err(_) => Ok(String::new()),
+        }
+    }
+
     /// Whether the session belongs to a class (an assessment).
     pub fn assessed(&self) -> bool {
         self.extra_labels.contains_key(crate::labels::LABEL_CLASS)

@@ -12,8 +12,9 @@
 #      resolution or traffic between sessions; one session graded, solved, graded again;
 #   3. every probe and action of the fixture `probes` (exec, files, logs, stop, kill, pause,
 #      restart, copy, and their restoration) as on one engine, `disconnect` refused;
-#   4. an incomplete session (its grader gone) is taken by `gc`; `stop --all` and `gc` leave
-#      no opslab object on any node;
+#   4. an incomplete session (its grader gone) is taken by `gc`;
+#   5. a worker stopped: its sessions are reported lost, the others run; `stop --all` and `gc`
+#      then leave no opslab object on the manager or any node that remains;
 # and the swarm is removed whatever happened. Everything made here is named opslab-swarmtest-*
 # and labelled opslab.swarm-test; sessions carry opslab's own labels. Needs Docker (fails if it
 # is missing, never skips) and a built opslab (cargo build).
@@ -243,12 +244,39 @@ $M service rm "$($M service ls -q --filter label=opslab.session=trio-gc1 --filte
 [ -z "$($M service ls -q --filter label=opslab.session=trio-gc1)" ] || fail "gc left services of trio-gc1"
 "$OPSLAB" status --session trio-s1 >/dev/null || fail "gc took a complete session"
 
-say "stop and gc leave nothing on any node"
+say "a node that disappears: its sessions are lost, the others run"
+lost_node=""
+for i in 3 2; do
+  for k in "${!NODE_OF[@]}"; do [ "${NODE_OF[$k]}" = "swarm-node$i" ] && lost_node=$i; done
+  [ -n "$lost_node" ] && break
+done
+[ -n "$lost_node" ] || fail "no session on a worker"
+docker stop "$PREFIX-node$lost_node" >/dev/null
+for _ in $(seq 1 60); do
+  [ "$($M node inspect -f '{{.Status.State}}' "swarm-node$lost_node")" = down ] && break
+  sleep 1
+done
+echo "swarm-node$lost_node: $($M node inspect -f '{{.Status.State}}' "swarm-node$lost_node")"
+for k in "${!NODE_OF[@]}"; do
+  code=0
+  "$OPSLAB" status --session "$k" >"$WORK/status-$k.txt" 2>&1 || code=$?
+  if [ "${NODE_OF[$k]}" = "swarm-node$lost_node" ]; then
+    [ "$code" = 3 ] && grep -q "is lost" "$WORK/status-$k.txt" || { cat "$WORK/status-$k.txt"; fail "$k is not reported lost"; }
+    head -n 1 "$WORK/status-$k.txt"
+  else
+    [ "$code" = 0 ] || { cat "$WORK/status-$k.txt"; fail "$k on ${NODE_OF[$k]} should run"; }
+  fi
+done
+
+say "stop and gc leave nothing on the manager or on any node that remains"
+t0=$(date +%s)
 "$OPSLAB" stop --all
 "$OPSLAB" gc
+echo "stopped and collected in $(($(date +%s) - t0))s"
 left=$($M service ls -q --filter label=opslab.managed; $M network ls -q --filter label=opslab.managed)
 [ -z "$left" ] || fail "the manager still has: $left"
 for i in 1 2 3; do
+  [ "$i" = "$lost_node" ] && continue
   for _ in $(seq 1 30); do
     left=$(docker -H "${HOST[$i]}" ps -aq --filter label=opslab.managed; docker -H "${HOST[$i]}" volume ls -q --filter label=opslab.managed)
     [ -z "$left" ] && break

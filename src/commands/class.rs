@@ -169,10 +169,21 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
     for t in &info.trainees {
         let s = sessions.iter().find(|s| s.trainee == t.id);
         let r = results.iter().find(|r| r.trainee.id == t.id);
-        let state = match (s, r) {
-            (_, Some(r)) if r.is_final => "frozen",
-            (Some(_), _) => "running",
-            (None, _) => "stopped",
+        // On a swarm, the node of each session; a session whose node is gone is lost.
+        let node = match s {
+            Some(s) => Some(s.node(class.engine).await),
+            None => None,
+        };
+        let state = match (s, r, &node) {
+            (_, Some(r), _) if r.is_final => "frozen",
+            (Some(_), _, Some(Err(_))) => "lost",
+            (Some(_), _, _) => "running",
+            (None, _, _) => "stopped",
+        };
+        let (node, lost) = match node {
+            Some(Ok(n)) => (n, None),
+            Some(Err(why)) => (String::new(), Some(why)),
+            None => (String::new(), None),
         };
         let hints = s
             .and_then(|s| {
@@ -184,7 +195,7 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
         rows.push(serde_json::json!({
             "trainee": t.id, "state": state,
             "score": r.map(|r| format!("{}/{}", r.grade.score, r.grade.total)),
-            "hints": hints, "seconds_left": left,
+            "hints": hints, "seconds_left": left, "node": node, "lost": lost,
         }));
     }
     if ctx.json {
@@ -196,7 +207,7 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
     }
     println!("class {name}, lab {}", info.lab);
     println!(
-        "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+        "  {:<16} {:<8} {:>9} {:>5} {:>9} node",
         "trainee", "state", "score", "hints", "time left"
     );
     for r in rows {
@@ -205,13 +216,17 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
             .map(|s| format!("{}m{:02}s", s / 60, s % 60))
             .unwrap_or_else(|| "-".into());
         println!(
-            "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+            "  {:<16} {:<8} {:>9} {:>5} {:>9} {}",
             r["trainee"].as_str().unwrap_or(""),
             r["state"].as_str().unwrap_or(""),
             r["score"].as_str().unwrap_or("-"),
             r["hints"],
-            left
+            left,
+            r["node"].as_str().unwrap_or(""),
         );
+        if let Some(why) = r["lost"].as_str() {
+            println!("      lost: {why}");
+        }
     }
     Ok(exit::OK)
 }

@@ -7,6 +7,10 @@ use crate::session::{self, Session};
 pub async fn status(ctx: &Ctx, session: Option<&str>) -> Result<i32> {
     let engine = ctx.engine().await?;
     let s = Session::find(&engine, session).await?;
+    // On a swarm, a session whose node is gone is lost with it.
+    if let Err(why) = s.node(&engine).await {
+        return lost(ctx, &s, &why);
+    }
     if s.suspended(&engine).await? {
         if ctx.json {
             println!(
@@ -71,4 +75,19 @@ pub async fn status(ctx: &Ctx, session: Option<&str>) -> Result<i32> {
         );
     }
     Ok(exit::OK)
+}
+
+fn lost(ctx: &Ctx, s: &Session, why: &str) -> Result<i32> {
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({ "session": s.id, "lab": s.lab, "trainee": s.trainee, "lost": why })
+        );
+    } else {
+        println!(
+            "session {} (lab {}, trainee {}) is lost: {why}",
+            s.id, s.lab, s.trainee
+        );
+    }
+    Ok(exit::ENVIRONMENT)
 }
