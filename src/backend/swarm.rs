@@ -409,6 +409,28 @@ impl Swarm {
             .await
     }
 
+    /// Waits until the swarm has settled the end of a service's task whose container stopped:
+    /// its node shuts an ended task down once, which would stop a container started again
+    /// before. Up to 20 s; the start goes ahead then anyway.
+    async fn settled(&self, service: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let tasks = self.tasks(service).await?;
+            let state = tasks
+                .first()
+                .and_then(|t| t["Status"]["State"].as_str())
+                .unwrap_or_default();
+            if matches!(
+                state,
+                "shutdown" | "failed" | "rejected" | "remove" | "orphaned"
+            ) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
     /// The command of a service's container: the image's entrypoint and the lab's command (or
     /// the image's), behind a wait for the gate file.
     async fn gated_command(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
@@ -910,6 +932,7 @@ impl Backend for Swarm {
                 .map_err(|e| EngineError::Other(format!("start {container}: {e}")))?;
             engine.upload(&cid, "/", tar).await
         } else {
+            self.settled(container).await?;
             engine.start(&cid).await
         }
     }
@@ -924,9 +947,12 @@ impl Backend for Swarm {
         engine.kill(&cid, signal).await
     }
 
+    /// Stop, then start once the swarm has settled the task's end (see `settled`).
     async fn restart(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.restart(&cid).await
+        engine.stop(&cid, 5).await?;
+        self.settled(container).await?;
+        engine.start(&cid).await
     }
 
     /// A service cannot be renamed: the new name goes to its `opslab.name` label (a change of
