@@ -31,6 +31,9 @@ pub const LABEL_FORWARDS: &str = "opslab.forwards";
 /// On a swarm service: the name it answers to once renamed (a service cannot be renamed; a
 /// session's grader takes its final name last).
 pub const LABEL_NAME: &str = "opslab.name";
+/// On a swarm service: its health command, which opslab runs itself (the swarm stops a
+/// container whose check fails, where one engine keeps it running).
+pub const LABEL_HEALTH: &str = "opslab.health";
 /// On a swarm node (set by the trainer): the address of its engine, e.g. `tcp://10.0.0.5:2375`,
 /// through which opslab runs commands in, and reads files and logs of, the containers there.
 pub const LABEL_NODE_ENGINE: &str = "opslab.engine";

@@ -37,7 +37,7 @@ use super::{
     Backend, BuildEvent, ByteStream, ContainerSpec, ContainerState, EngineError, ExecRequest,
     Listed, Reach, RunningExec, DEFAULT_NANO_CPUS, LABEL_SERVICE, LABEL_SESSION,
 };
-use crate::labels::{LABEL_NAME, LABEL_NODE_ENGINE, LABEL_ROLE};
+use crate::labels::{LABEL_HEALTH, LABEL_NAME, LABEL_NODE_ENGINE, LABEL_ROLE};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -511,14 +511,15 @@ fn service_spec(
     volumes: &HashMap<String, HashMap<String, String>>,
 ) -> ServiceSpec {
     let mounts = mounts_of(spec, volumes);
-    let health_check = health_of(spec);
+    let health_check = no_health();
+    let labels = labels_of(spec);
     ServiceSpec {
         name: Some(spec.name.clone()),
-        labels: Some(spec.labels.clone()),
+        labels: Some(labels.clone()),
         task_template: Some(TaskSpec {
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(spec.image.clone()),
-                labels: Some(spec.labels.clone()),
+                labels: Some(labels),
                 command: Some(command),
                 hostname: Some(spec.hostname.clone()),
                 env: Some(spec.env.clone()),
@@ -597,16 +598,23 @@ fn mounts_of(
         .collect()
 }
 
-/// The health check, as the Docker backend gives it.
-fn health_of(spec: &ContainerSpec) -> Option<HealthConfig> {
-    spec.health.as_ref().map(|cmd| HealthConfig {
-        test: Some(vec!["CMD-SHELL".into(), cmd.clone()]),
-        interval: Some(spec.health_interval.as_nanos() as i64),
-        timeout: Some(30_000_000_000),
-        retries: Some(3),
-        start_period: Some(120_000_000_000),
-        start_interval: None,
+/// No health check for the swarm: it stops a container whose check fails (a trainee's broken
+/// service would vanish, where one engine keeps it running). opslab runs the check itself
+/// (`opslab.health`, see `inspect`); `NONE` also turns off one the image declares.
+fn no_health() -> Option<HealthConfig> {
+    Some(HealthConfig {
+        test: Some(vec!["NONE".into()]),
+        ..Default::default()
     })
+}
+
+/// The labels of a lab service's swarm service: the session's, and its health command.
+fn labels_of(spec: &ContainerSpec) -> HashMap<String, String> {
+    let mut labels = spec.labels.clone();
+    if let Some(cmd) = &spec.health {
+        labels.insert(LABEL_HEALTH.to_string(), cmd.clone());
+    }
+    labels
 }
 
 /// `dnsrr` (no virtual IP: no IPVS needed), ports published in host mode on the node.
@@ -1037,9 +1045,30 @@ impl Backend for Swarm {
         let l = listed(service);
         st.id = l.id;
         st.name = l.name;
-        st.labels = l.labels;
         st.ports.clear();
         st.node = node.hostname;
+        // The health check, run here as the engine would run it (`sh -c`, as the container's
+        // user), since the swarm is given none.
+        st.health_check = l.labels.get(LABEL_HEALTH).cloned();
+        st.health = match &st.health_check {
+            None => "none".into(),
+            Some(_) if !st.running || st.paused => "unhealthy".into(),
+            Some(cmd) => {
+                let argv = vec!["sh".to_string(), "-c".to_string(), cmd.clone()];
+                let req = ExecRequest {
+                    cmd: argv,
+                    user: None,
+                    timeout: Duration::from_secs(30),
+                    stdin: None,
+                };
+                let run = engine.exec(&cid, req).await?;
+                match super::collect_exec(run, Duration::from_secs(30)).await {
+                    Ok(o) if o.exit_code == 0 => "healthy".into(),
+                    _ => "unhealthy".into(),
+                }
+            }
+        };
+        st.labels = l.labels;
         Ok(st)
     }
 
@@ -1144,13 +1173,25 @@ mod tests {
         let cmd = vec!["/bin/sh".to_string()];
         let s = service_spec(&spec, cmd.clone(), 1_000_000_000, "n2", &volume_labels);
         assert_eq!(s.name.as_deref(), Some("opslab-trio-ana-api"));
-        assert_eq!(s.labels, Some(spec.labels.clone()));
+        let mut labels = spec.labels.clone();
+        labels.insert(LABEL_HEALTH.to_string(), "true".to_string());
+        assert_eq!(
+            s.labels,
+            Some(labels.clone()),
+            "the health command is a label"
+        );
         let mode = s.mode.expect("mode").replicated.expect("replicated");
         assert_eq!(mode.replicas, Some(1));
         let task = s.task_template.expect("task");
         let c = task.container_spec.expect("container");
         assert_eq!(c.command, Some(cmd));
-        assert_eq!(c.labels, Some(spec.labels.clone()));
+        assert_eq!(c.labels, Some(labels));
+        let health = c.health_check.and_then(|h| h.test);
+        assert_eq!(
+            health,
+            Some(vec!["NONE".to_string()]),
+            "the swarm runs no check"
+        );
         let mount = &c.mounts.expect("mounts")[0];
         assert_eq!(mount.source.as_deref(), Some("opslab-trio-ana-data"));
         assert_eq!(
