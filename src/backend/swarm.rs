@@ -41,9 +41,52 @@ use crate::labels::{LABEL_HEALTH, LABEL_NAME, LABEL_NODE_ENGINE, LABEL_ROLE};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
-/// A service's container waits for this file before it runs its command, so that its files
-/// are in place first (a swarm task starts as soon as it is placed; `start` creates the file).
-const GATE_FILE: &str = ".opslab-go";
+/// What runs as a lab service's container's command: a small supervisor that runs the
+/// service's own command (its arguments) in a process group of its own. A swarm task starts as
+/// soon as it is placed, and a container that stops leaves the swarm's name resolution for
+/// good (only the swarm puts it back, and only in a new container), so the container never
+/// stops while its service lives: opslab starts, stops and kills the command inside it. Its
+/// files, at the container's root: `.opslab-go` (the first start: files are in place), and
+/// while the command must not run, `.opslab-stopped` (written by a stop, or when the command
+/// ends by itself, as a container would stop), `.opslab-pid` (the command's process group while
+/// it runs), `.opslab-exit` (its last exit code).
+const SUPERVISOR: &str = r#"trap 'p=$(cat /.opslab-pid 2>/dev/null) && kill -s TERM -- "-$p" 2>/dev/null; exit 0' TERM INT
+while :; do
+  if [ -e /.opslab-go ] && [ ! -e /.opslab-stopped ]; then
+    setsid "$@" &
+    p=$!
+    echo "$p" > /.opslab-pid
+    while kill -0 "$p" 2>/dev/null; do wait "$p"; echo "$?" > /.opslab-exit; done
+    touch /.opslab-stopped
+    rm -f /.opslab-pid
+  fi
+  sleep 0.2
+done"#;
+
+/// Starts the command: opens the gate, clears the stop, waits (5 s at most) until it runs.
+const START: &str = r#"touch /.opslab-go; rm -f /.opslab-stopped
+i=0; while [ ! -e /.opslab-pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; true"#;
+
+/// Stops the command: TERM to its process group, KILL after the grace ($1 tenths of a second),
+/// then waits until the supervisor has seen it end.
+const STOP: &str = r#"touch /.opslab-stopped
+p=$(cat /.opslab-pid 2>/dev/null) || exit 0
+kill -s TERM -- "-$p" 2>/dev/null
+i=0; while [ -e /.opslab-pid ] && [ $i -lt "$1" ]; do sleep 0.1; i=$((i+1)); done
+kill -s KILL -- "-$p" 2>/dev/null
+while [ -e /.opslab-pid ]; do sleep 0.1; done; true"#;
+
+/// Sends signal $1 to the command's process group; exit 3 when it does not run.
+const KILL: &str = r#"p=$(cat /.opslab-pid 2>/dev/null) || { echo "the service is not running" >&2; exit 3; }
+kill -s "$1" -- "-$p""#;
+
+/// The state of the command (`created`, `running`, `exited`), then, when it runs and has a
+/// health command ($1), `healthy` or `unhealthy`.
+const STATE: &str = r#"[ -e /.opslab-go ] || { echo created; exit 0; }
+[ -e /.opslab-stopped ] && { echo exited; exit 0; }
+echo running
+[ -n "$1" ] || exit 0
+if sh -c "$1" >/dev/null 2>&1 </dev/null; then echo healthy; else echo unhealthy; fi"#;
 
 /// How long a new service's task may take to be placed and to run.
 const TASK_DEADLINE: Duration = Duration::from_secs(120);
@@ -409,6 +452,44 @@ impl Swarm {
             .await
     }
 
+    /// Runs one of the supervisor's scripts in the container, as root; a script that fails is
+    /// the engine's refusal (409, as an engine refuses to kill a stopped container).
+    #[allow(clippy::too_many_arguments)]
+    async fn supervise(
+        &self,
+        engine: &Docker,
+        cid: &str,
+        service: &str,
+        what: &str,
+        script: &str,
+        args: &[String],
+        secs: u64,
+    ) -> Result<()> {
+        let mut cmd = vec![
+            "sh".to_string(),
+            "-c".into(),
+            script.into(),
+            "opslab".into(),
+        ];
+        cmd.extend(args.iter().cloned());
+        let timeout = Duration::from_secs(secs);
+        let req = ExecRequest {
+            cmd,
+            user: Some("0".into()),
+            timeout,
+            stdin: None,
+        };
+        let out = super::collect_exec(engine.exec(cid, req).await?, timeout).await?;
+        if out.exit_code != 0 {
+            return Err(EngineError::status(
+                format!("{what} {service}"),
+                409,
+                format!("exit {}: {}", out.exit_code, out.stderr.trim()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Waits until the swarm has settled the end of a service's task whose container stopped:
     /// its node shuts an ended task down once, which would stop a container started again
     /// before. Up to 20 s; the start goes ahead then anyway.
@@ -455,8 +536,8 @@ impl Swarm {
         let mut full = vec![
             "/bin/sh".to_string(),
             "-c".into(),
-            format!("while [ ! -e /{GATE_FILE} ]; do sleep 0.1; done; exec \"$@\""),
-            "opslab-wait".into(),
+            SUPERVISOR.to_string(),
+            "opslab-supervisor".into(),
         ];
         full.extend(argv);
         Ok(full)
@@ -922,45 +1003,37 @@ impl Backend for Swarm {
             .boxed()
     }
 
-    /// Runs the service's command: opens the gate of a new service's container, or starts a
-    /// stopped one again (its gate is open).
+    /// Runs the service's command (see `SUPERVISOR`); a container stopped by other means is
+    /// started again.
     async fn start(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        let st = engine.inspect(&cid).await?;
-        if st.running {
-            let mut b = tar::Builder::new(Vec::new());
-            let mut h = tar::Header::new_gnu();
-            h.set_size(0);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, GATE_FILE, &[][..])
-                .map_err(|e| EngineError::Other(format!("start {container}: {e}")))?;
-            let tar = b
-                .into_inner()
-                .map_err(|e| EngineError::Other(format!("start {container}: {e}")))?;
-            engine.upload(&cid, "/", tar).await
-        } else {
+        if !engine.inspect(&cid).await?.running {
             self.settled(container).await?;
-            engine.start(&cid).await
+            engine.start(&cid).await?;
         }
+        self.supervise(&engine, &cid, container, "start", START, &[], 20)
+            .await
     }
 
+    /// Stops the service's command, its container left running (see `SUPERVISOR`).
     async fn stop(&self, container: &str, grace_secs: i64) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.stop(&cid, grace_secs).await
+        let tenths = (grace_secs.max(0) * 10).to_string();
+        let wait = grace_secs.max(0) as u64 + 20;
+        self.supervise(&engine, &cid, container, "stop", STOP, &[tenths], wait)
+            .await
     }
 
     async fn kill(&self, container: &str, signal: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.kill(&cid, signal).await
+        let signal = signal.trim_start_matches("SIG").to_string();
+        self.supervise(&engine, &cid, container, "kill", KILL, &[signal], 20)
+            .await
     }
 
-    /// Stop, then start once the swarm has settled the task's end (see `settled`).
     async fn restart(&self, container: &str) -> Result<()> {
-        let (engine, cid, _) = self.locate(container).await?;
-        engine.stop(&cid, 5).await?;
-        self.settled(container).await?;
-        engine.start(&cid).await
+        self.stop(container, 5).await?;
+        self.start(container).await
     }
 
     /// A service cannot be renamed: the new name goes to its `opslab.name` label (a change of
@@ -1047,27 +1120,41 @@ impl Backend for Swarm {
         st.name = l.name;
         st.ports.clear();
         st.node = node.hostname;
-        // The health check, run here as the engine would run it (`sh -c`, as the container's
-        // user), since the swarm is given none.
+        // The command's state and health, from its supervisor (a paused or stopped container
+        // runs nothing: the engine's state stands). The health check is run here as the
+        // engine would run it (`sh -c`, as the container's user): the swarm is given none.
         st.health_check = l.labels.get(LABEL_HEALTH).cloned();
-        st.health = match &st.health_check {
-            None => "none".into(),
-            Some(_) if !st.running || st.paused => "unhealthy".into(),
-            Some(cmd) => {
-                let argv = vec!["sh".to_string(), "-c".to_string(), cmd.clone()];
-                let req = ExecRequest {
-                    cmd: argv,
-                    user: None,
-                    timeout: Duration::from_secs(30),
-                    stdin: None,
-                };
-                let run = engine.exec(&cid, req).await?;
-                match super::collect_exec(run, Duration::from_secs(30)).await {
-                    Ok(o) if o.exit_code == 0 => "healthy".into(),
-                    _ => "unhealthy".into(),
-                }
-            }
+        st.health = if st.health_check.is_some() {
+            "unhealthy".into()
+        } else {
+            "none".into()
         };
+        if st.running && !st.paused {
+            let health = st.health_check.clone().unwrap_or_default();
+            let req = ExecRequest {
+                cmd: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    STATE.into(),
+                    "opslab".into(),
+                    health,
+                ],
+                user: None,
+                timeout: Duration::from_secs(30),
+                stdin: None,
+            };
+            let run = engine.exec(&cid, req).await?;
+            let out = super::collect_exec(run, Duration::from_secs(30)).await?;
+            let mut lines = out.stdout.lines();
+            let state = lines.next().unwrap_or_default().trim().to_string();
+            if let Some(h) = lines.next() {
+                st.health = h.trim().to_string();
+            }
+            st.running = state == "running";
+            if !state.is_empty() {
+                st.status = state;
+            }
+        }
         st.labels = l.labels;
         Ok(st)
     }
