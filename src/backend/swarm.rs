@@ -3,9 +3,10 @@
 //! attachable overlay networks under its short name (a network alias). The swarm chooses the
 //! session's node when it places the session's `place` service, which reserves the memory of
 //! the whole session; every service of the session is then constrained to that node. What a
-//! container does (exec, files, logs, pause, stop, kill) goes to the engine of the node that
-//! runs the service's task, at the address the trainer gave that node in its `opslab.engine`
-//! label (`docker node update --label-add opslab.engine=tcp://ADDR:PORT NODE`).
+//! container does (exec, files, logs, pause) goes to the engine of the node that runs the
+//! service's task, at the address the trainer gave that node in its `opslab.engine` label
+//! (`docker node update --label-add opslab.engine=tcp://ADDR:PORT NODE`); start, stop and kill
+//! act on the service's command inside its container, which keeps running (`SUPERVISOR`).
 //!
 //! An opslab "container" is a swarm service here: its id is the service's id, its name the
 //! service's name, or its `opslab.name` label once renamed (services cannot be renamed).
@@ -513,7 +514,7 @@ impl Swarm {
     }
 
     /// The command of a service's container: the image's entrypoint and the lab's command (or
-    /// the image's), behind a wait for the gate file.
+    /// the image's), run by the supervisor (`SUPERVISOR`).
     async fn gated_command(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
         let image = self
             .manager
