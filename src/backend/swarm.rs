@@ -569,15 +569,21 @@ impl Swarm {
         placing.entry(session.to_string()).or_default().clone()
     }
 
-    /// Every reachable node's engine (a node that is down is left out: what it holds is gone
-    /// with it, and the swarm removes its tasks' containers when it comes back).
+    /// Every reachable node's engine. A node that is down, or whose engine does not answer, is
+    /// left out: what it holds is out of reach with it (the swarm removes the containers of
+    /// removed services when it comes back; a later `gc` takes its volumes). A node without
+    /// an `opslab.engine` label is an error: opslab could never clean it.
     async fn node_engines(&self) -> Result<Vec<(Node, Docker)>> {
         let mut out = Vec::new();
         for n in self.nodes().await? {
             if n.state != "ready" {
                 continue;
             }
-            out.push((n.clone(), self.engine_of(&n).await?));
+            match self.engine_of(&n).await {
+                Ok(d) => out.push((n.clone(), d)),
+                Err(EngineError::Unreachable(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
