@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # opslab on a Docker Swarm of three nodes, all on this machine: `bash tests/swarm.sh`.
 #
-# Three engines in privileged containers (images/swarm-node: Debian's docker.io, each with its
+# Three engines in containers with every capability (images/swarm-node: Debian's docker.io, each with its
 # own storage volume) on a bridge network made here; one manager, two workers. The host speaks
 # to each node's engine only through its API port published on 127.0.0.1; the nodes reach each
 # other on their network. The lab images are loaded into every node (docker save | docker load
@@ -43,6 +43,9 @@ cleanup() {
   for i in 1 2 3; do docker rm -f -v "$PREFIX-node$i" >/dev/null 2>&1; done
   for i in 1 2 3; do docker volume rm "$PREFIX-node$i" >/dev/null 2>&1; done
   docker network rm "$PREFIX" >/dev/null 2>&1
+  for i in 1 2 3; do
+    find /sys/fs/cgroup -depth -type d -path "*/$PREFIX-node$i*" -exec rmdir {} + 2>/dev/null
+  done
   rm -rf "$WORK"
   left=$(docker ps -aq --filter label=opslab.swarm-test; docker volume ls -q --filter label=opslab.swarm-test; docker network ls -q --filter label=opslab.swarm-test)
   [ -z "$left" ] || { echo "FAIL: the swarm test left: $left" >&2; code=1; }
@@ -55,18 +58,39 @@ say "images (node, lab, grader)"
 "$OPSLAB" images build swarm-node toolbox grader | tee "$WORK/images.txt"
 tag_of() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/images.txt"; }
 NODE_IMAGE=$(tag_of swarm-node)
-LAB_TAGS="opslab/debian:bookworm $(tag_of toolbox) $(tag_of grader)"
+LAB_TAGS="opslab/debian:bookworm $(tag_of common) $(tag_of toolbox) $(tag_of grader)"
 GRADER=$(tag_of grader)
 [ -n "$NODE_IMAGE" ] && [ -n "$GRADER" ] || fail "images not built"
 
 say "three engines"
+# The capabilities the host's engine holds, minus none: --cap-add ALL, dropping those outside
+# its bounding set.
+NODE_CAPS="--cap-add ALL"
+bnd=$(awk '/^CapBnd/ { print $2 }' "/proc/$(pgrep -xo dockerd)/status" 2>/dev/null || true)
+if [ -n "$bnd" ]; then
+  names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable
+    net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio
+    sys_chroot sys_ptrace sys_pacct sys_admin sys_boot sys_nice sys_resource sys_time
+    sys_tty_config mknod lease audit_write audit_control setfcap mac_override mac_admin syslog
+    wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore)
+  for b in "${!names[@]}"; do
+    if (( (16#$bnd >> b & 1) == 0 )); then NODE_CAPS="$NODE_CAPS --cap-drop ${names[$b]^^}"; fi
+  done
+fi
+echo "node capabilities: $NODE_CAPS"
 docker network create --label "$MARK" "$PREFIX" >/dev/null
 declare -A HOST
 for i in 1 2 3; do
   docker volume create --label "$MARK" "$PREFIX-node$i" >/dev/null
-  docker run -d --privileged --name "$PREFIX-node$i" --hostname "swarm-node$i" \
-    --label "$MARK" --network "$PREFIX" -v "$PREFIX-node$i:/var/lib/docker" \
-    -p 127.0.0.1::2375 "$NODE_IMAGE" >/dev/null
+  # As privileged as the host's engine allows: every capability it holds (an engine may lack
+  # one, CAP_SYS_RESOURCE here, and then cannot start --privileged containers at all), no
+  # seccomp filter, /proc unmasked, /dev/fuse, the cgroup hierarchies writable; each node's
+  # containers under a cgroup parent of their own.
+  docker run -d --name "$PREFIX-node$i" --hostname "swarm-node$i" --label "$MARK" \
+    $NODE_CAPS --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
+    --device /dev/fuse -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --network "$PREFIX" -v "$PREFIX-node$i:/var/lib/docker" \
+    -p 127.0.0.1::2375 "$NODE_IMAGE" --cgroup-parent "/$PREFIX-node$i" >/dev/null
   HOST[$i]=tcp://$(docker port "$PREFIX-node$i" 2375/tcp | grep -m1 '^127\.0\.0\.1:')
 done
 for i in 1 2 3; do

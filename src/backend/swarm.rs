@@ -396,7 +396,7 @@ impl Swarm {
     /// than its own limit). Sessions spread over the nodes by these reservations, and the
     /// session's services go to this node. Returns the node's id.
     async fn place(&self, spec: &ContainerSpec, session: &str) -> Result<String> {
-        let name = format!("opslab-{session}.place");
+        let name = format!("opslab-{session}--place");
         let mut labels = spec.labels.clone();
         labels.remove(LABEL_SERVICE);
         labels.insert(LABEL_ROLE.to_string(), "place".to_string());
