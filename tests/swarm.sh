@@ -173,10 +173,21 @@ for n in $(seq 1 "$SESSIONS"); do
   for i in 1 2 3; do
     count=$(docker -H "${HOST[$i]}" ps -q --filter "label=opslab.session=$s" | wc -l)
     if [ "swarm-node$i" = "$nodes" ]; then
-      [ "$count" = 4 ] || fail "$s: $count containers on its node swarm-node$i, 4 expected"
+      # web, api, ws, the grader, and the session's place.
+      if [ "$count" != 5 ]; then
+        for j in 1 2 3; do
+          docker -H "${HOST[$j]}" ps -a --filter "label=opslab.session=$s" --format "node$j {{.Names}} {{.Status}}"
+        done
+        $M service ps --no-trunc --format '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}' $($M service ls -q --filter "label=opslab.session=$s")
+        fail "$s: $count containers on its node swarm-node$i, 5 expected"
+      fi
     else
       [ "$count" = 0 ] || fail "$s: $count containers on swarm-node$i, which is not its node"
     fi
+  done
+  # Every service kept its one task (the grader's final name is a label: no new container).
+  for svc in $($M service ls -q --filter "label=opslab.session=$s"); do
+    [ "$($M service ps -q "$svc" | wc -l)" = 1 ] || { $M service ps "$svc"; fail "$s: a service has more than one task"; }
   done
   NODE_OF[$s]=$nodes
   echo "$s on $nodes"

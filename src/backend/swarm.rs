@@ -27,7 +27,7 @@ use bollard::models::{
     TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::network::{CreateNetworkOptions, ListNetworksOptions};
-use bollard::service::{InspectServiceOptions, ListServicesOptions, UpdateServiceOptions};
+use bollard::service::{InspectServiceOptions, ListServicesOptions};
 use bollard::volume::{ListVolumesOptions, RemoveVolumeOptions};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -162,8 +162,17 @@ impl Swarm {
     /// GET of the manager's API, for what bollard lacks (tasks and nodes): a plain HTTP/1.0
     /// request over TCP or the unix socket, read to its end.
     async fn get(&self, path: &str) -> Result<Value> {
-        let what = format!("GET {path}");
-        let request = format!("GET {RAW_API}{path} HTTP/1.0\r\nHost: docker\r\n\r\n");
+        self.request("GET", path, None).await
+    }
+
+    /// A request of the manager's API with an optional JSON body (see `get`).
+    async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let what = format!("{method} {path}");
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {RAW_API}{path} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let exchange = async {
             let mut raw = Vec::new();
             if let Some(sock) = self.address.strip_prefix("unix://") {
@@ -1043,37 +1052,25 @@ impl Backend for Swarm {
         self.start(container).await
     }
 
-    /// A service cannot be renamed: the new name goes to its `opslab.name` label (a change of
-    /// the service's own labels leaves its task running).
+    /// A service cannot be renamed: the new name goes to its `opslab.name` label. The service's
+    /// definition goes back to the engine exactly as it gave it, labels aside, so that the
+    /// swarm sees no change to its task and keeps its container.
     async fn rename(&self, container: &str, name: &str) -> Result<()> {
-        let what = format!("rename {container} to {name}");
-        let current = self
-            .manager
-            .client()
-            .inspect_service(container, None::<InspectServiceOptions>)
-            .await
-            .map_err(op(what.clone()))?;
-        let version = current
-            .version
-            .and_then(|v| v.index)
-            .ok_or_else(|| EngineError::Other(format!("{what}: the service has no version")))?;
-        let mut spec = current.spec.unwrap_or_default();
-        spec.labels
-            .get_or_insert_with(HashMap::new)
-            .insert(LABEL_NAME.to_string(), name.to_string());
-        self.manager
-            .client()
-            .update_service(
-                container,
-                spec,
-                UpdateServiceOptions {
-                    version,
-                    ..Default::default()
-                },
-                None,
-            )
-            .await
-            .map_err(op(what))?;
+        let current = self.get(&format!("/services/{container}")).await?;
+        let version = current["Version"]["Index"].as_u64().ok_or_else(|| {
+            EngineError::Other(format!("rename {container}: the service has no version"))
+        })?;
+        let mut spec = current["Spec"].clone();
+        if !spec["Labels"].is_object() {
+            spec["Labels"] = serde_json::json!({});
+        }
+        spec["Labels"][LABEL_NAME] = Value::String(name.to_string());
+        self.request(
+            "POST",
+            &format!("/services/{container}/update?version={version}"),
+            Some(&spec),
+        )
+        .await?;
         Ok(())
     }
 
