@@ -17,6 +17,14 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text (where the command has a result).
     #[arg(long, global = true)]
     pub json: bool,
+    /// The engine sessions run on: `docker` (one engine) or `swarm` (a Docker Swarm, one
+    /// session on one node, through a manager).
+    #[arg(long, global = true, env = "OPSLAB_ENGINE", default_value = "docker")]
+    pub engine: crate::backend::EngineKind,
+    /// The engine's address (`tcp://ADDRESS:PORT` or `unix:///PATH`; a swarm manager's with
+    /// `--engine swarm`); default DOCKER_HOST, else the local socket.
+    #[arg(long, global = true, env = "OPSLAB_ENGINE_HOST")]
+    pub engine_host: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -26,6 +26,18 @@ pub const LABEL_SSH_BIND: &str = "opslab.ssh-bind";
 /// On the gate: `GATE_PORT=service:port` pairs, comma-separated.
 pub const LABEL_FORWARDS: &str = "opslab.forwards";
 
+// ---- a swarm (`--engine swarm`) ----
+
+/// On a swarm service: the name it answers to once renamed (a service cannot be renamed; a
+/// session's grader takes its final name last).
+pub const LABEL_NAME: &str = "opslab.name";
+/// On a swarm service: its health command, which opslab runs itself (the swarm stops a
+/// container whose check fails, where one engine keeps it running).
+pub const LABEL_HEALTH: &str = "opslab.health";
+/// On a swarm node (set by the trainer): the address of its engine, e.g. `tcp://10.0.0.5:2375`,
+/// through which opslab runs commands in, and reads files and logs of, the containers there.
+pub const LABEL_NODE_ENGINE: &str = "opslab.engine";
+
 // ---- an assessment's sessions ----
 
 /// The class a session belongs to; every label of a class begins with it.

@@ -209,6 +209,20 @@ impl Session {
         Ok(!self.containers.is_empty())
     }
 
+    /// Where the session runs on an engine of several machines: its node (empty on one
+    /// engine), or Err with the reason when that machine cannot be reached (the session is
+    /// lost with it).
+    pub async fn node(&self, engine: &Engine) -> Result<String, String> {
+        let Some(cid) = self.containers.get(GRADER) else {
+            return Ok(String::new());
+        };
+        match engine.inspect(cid).await {
+            Ok(st) => Ok(st.node),
+            Err(EngineError::Unreachable(why)) => Err(why),
+            Err(_) => Ok(String::new()),
+        }
+    }
+
     /// Whether the session belongs to a class (an assessment).
     pub fn assessed(&self) -> bool {
         self.extra_labels.contains_key(crate::labels::LABEL_CLASS)
@@ -630,6 +644,11 @@ impl Runner<'_> {
                 own: Vec::new(),
             });
         }
+        // An engine of several machines keeps a session on one of them, sized for all of it.
+        let session_memory: i64 = containers.iter().map(|c| c.spec.memory).sum();
+        for c in &mut containers {
+            c.spec.session_memory = session_memory;
+        }
         Ok(Plan {
             session,
             networks,
@@ -819,6 +838,7 @@ impl Runner<'_> {
             health: None,
             health_interval: Duration::from_secs(1),
             volumes: vec![],
+            session_memory: 0,
         }
     }
 
@@ -852,6 +872,7 @@ impl Runner<'_> {
             health: None,
             health_interval: Duration::from_secs(1),
             volumes: vec![],
+            session_memory: 0,
         }
     }
 
@@ -1066,6 +1087,7 @@ fn service_spec(
             .iter()
             .map(|v| (format!("opslab-{id}-{}", v.name), v.to.clone()))
             .collect(),
+        session_memory: 0,
     })
 }
 

@@ -34,7 +34,7 @@ use super::{
 type Result<T> = std::result::Result<T, EngineError>;
 
 /// The error of the Docker call `what`, with the engine's HTTP status when it answered one.
-fn op(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+pub(super) fn op(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let what = what.into();
     move |source| EngineError::Op {
         op: what,
@@ -60,17 +60,51 @@ impl Docker {
     /// Connects to the local engine (DOCKER_HOST or the default socket) and negotiates the API
     /// version, so that an older engine (API 1.41) is spoken to in its own version.
     pub async fn connect() -> Result<Docker> {
-        let docker = bollard::Docker::connect_with_local_defaults()
-            .map_err(|e| EngineError::Unreachable(e.to_string()))?
-            .with_timeout(Duration::from_secs(600));
+        Docker::connect_to(None).await
+    }
+
+    /// Connects to the engine at `host` (`tcp://ADDRESS:PORT` or `unix:///PATH`), or to the
+    /// local one (DOCKER_HOST or the default socket) when `host` is None, and negotiates the
+    /// API version.
+    pub async fn connect_to(host: Option<&str>) -> Result<Docker> {
+        let unreachable = |e: bollard::errors::Error| match host {
+            Some(h) => EngineError::Unreachable(format!("{h}: {e}")),
+            None => EngineError::Unreachable(e.to_string()),
+        };
+        let docker = match host {
+            None => bollard::Docker::connect_with_local_defaults(),
+            Some(h) if h.starts_with("unix://") => {
+                bollard::Docker::connect_with_socket(h, 600, bollard::API_DEFAULT_VERSION)
+            }
+            Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
+                bollard::Docker::connect_with_http(h, 600, bollard::API_DEFAULT_VERSION)
+            }
+            Some(h) => {
+                return Err(EngineError::Unreachable(format!(
+                    "`{h}` is not an engine address (tcp://ADDRESS:PORT or unix:///PATH)"
+                )))
+            }
+        }
+        .map_err(unreachable)?
+        .with_timeout(Duration::from_secs(600));
         let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
             .await
-            .map_err(|_| EngineError::Unreachable("the engine did not answer within 10s".into()))?
-            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+            .map_err(|_| {
+                EngineError::Unreachable(format!(
+                    "the engine{} did not answer within 10s",
+                    host.map(|h| format!(" at {h}")).unwrap_or_default()
+                ))
+            })?
+            .map_err(unreachable)?;
         Ok(Docker {
             docker,
             cpus: Default::default(),
         })
+    }
+
+    /// The bollard client, for the swarm backend (`swarm.rs`), which speaks to the same engines.
+    pub(super) fn client(&self) -> &bollard::Docker {
+        &self.docker
     }
 
     async fn used_subnets(&self) -> Result<Vec<(u32, u32)>> {
@@ -835,6 +869,7 @@ impl Backend for Docker {
                 .filter(|ip| !ip.is_empty())
                 .collect(),
             networks: net.networks.unwrap_or_default().into_keys().collect(),
+            node: String::new(),
         })
     }
 

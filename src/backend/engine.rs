@@ -27,6 +27,36 @@ const TRUNCATED_NOTE: &str = "\n[opslab: output truncated at 1 MiB; the command 
 /// the container at its timeout; this is the backstop).
 const EXEC_GRACE: Duration = Duration::from_secs(3);
 
+/// Which engine opslab runs sessions on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// One Docker engine.
+    #[default]
+    Docker,
+    /// A Docker Swarm: one session on one node, reached through a manager.
+    Swarm,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Swarm => "swarm",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<EngineKind, String> {
+        match s {
+            "docker" => Ok(EngineKind::Docker),
+            "swarm" => Ok(EngineKind::Swarm),
+            _ => Err(format!("no engine `{s}` (engines: docker, swarm)")),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
     backend: Arc<dyn Backend>,
@@ -36,6 +66,16 @@ impl Engine {
     /// Connects to the local Docker engine (DOCKER_HOST or the default socket).
     pub async fn connect() -> Result<Engine> {
         Ok(Engine::new(super::docker::Docker::connect().await?))
+    }
+
+    /// Connects to the engine `kind` names: `docker` (one engine: `host`, else DOCKER_HOST or
+    /// the default socket) or `swarm` (a Docker Swarm, through a manager at `host`, else
+    /// DOCKER_HOST or the default socket).
+    pub async fn connect_kind(kind: EngineKind, host: Option<&str>) -> Result<Engine> {
+        Ok(match kind {
+            EngineKind::Docker => Engine::new(super::docker::Docker::connect_to(host).await?),
+            EngineKind::Swarm => Engine::new(super::swarm::Swarm::connect(host).await?),
+        })
     }
 
     /// An engine on another backend (the fake of the unit tests).

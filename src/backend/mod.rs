@@ -7,6 +7,7 @@ pub mod docker;
 mod engine;
 #[cfg(test)]
 pub mod fake;
+pub mod swarm;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-pub use engine::{collect_exec, Engine};
+pub use engine::{collect_exec, Engine, EngineKind};
 
 pub use crate::labels::{
     LABEL_EPHEMERAL, LABEL_LAB, LABEL_MANAGED, LABEL_OWNER_PID, LABEL_SERVICE, LABEL_SESSION,
@@ -121,6 +122,10 @@ pub struct ContainerSpec {
     /// sessions space them out).
     pub health_interval: std::time::Duration,
     pub volumes: Vec<(String, String)>,
+    /// The memory of every container of the session together. An engine of several machines
+    /// (a swarm) reserves it on the machine it places the session's first container on, and
+    /// keeps the session's other containers there; one engine ignores it.
+    pub session_memory: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -147,6 +152,9 @@ pub struct ContainerState {
     pub networks: Vec<String>,
     /// The container's addresses on its networks (to recognise a sender, never to send to).
     pub ips: Vec<String>,
+    /// The machine that runs it on an engine of several (a swarm node's hostname); empty on
+    /// one engine.
+    pub node: String,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -130,7 +130,7 @@ async fn start(
     };
     let access = class.start(&lab, trainees, &opts).await?;
     if time.is_some() {
-        spawn_watcher(&id, &class::load_info(&id)?.instance)?;
+        spawn_watcher(ctx, &id, &class::load_info(&id)?.instance)?;
     }
     let dir = class::class_dir(&id);
     if ctx.json {
@@ -169,10 +169,21 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
     for t in &info.trainees {
         let s = sessions.iter().find(|s| s.trainee == t.id);
         let r = results.iter().find(|r| r.trainee.id == t.id);
-        let state = match (s, r) {
-            (_, Some(r)) if r.is_final => "frozen",
-            (Some(_), _) => "running",
-            (None, _) => "stopped",
+        // On a swarm, the node of each session; a session whose node is gone is lost.
+        let node = match s {
+            Some(s) => Some(s.node(class.engine).await),
+            None => None,
+        };
+        let state = match (s, r, &node) {
+            (_, Some(r), _) if r.is_final => "frozen",
+            (Some(_), _, Some(Err(_))) => "lost",
+            (Some(_), _, _) => "running",
+            (None, _, _) => "stopped",
+        };
+        let (node, lost) = match node {
+            Some(Ok(n)) => (n, None),
+            Some(Err(why)) => (String::new(), Some(why)),
+            None => (String::new(), None),
         };
         let hints = s
             .and_then(|s| {
@@ -184,7 +195,7 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
         rows.push(serde_json::json!({
             "trainee": t.id, "state": state,
             "score": r.map(|r| format!("{}/{}", r.grade.score, r.grade.total)),
-            "hints": hints, "seconds_left": left,
+            "hints": hints, "seconds_left": left, "node": node, "lost": lost,
         }));
     }
     if ctx.json {
@@ -196,7 +207,7 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
     }
     println!("class {name}, lab {}", info.lab);
     println!(
-        "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+        "  {:<16} {:<8} {:>9} {:>5} {:>9} node",
         "trainee", "state", "score", "hints", "time left"
     );
     for r in rows {
@@ -205,13 +216,17 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
             .map(|s| format!("{}m{:02}s", s / 60, s % 60))
             .unwrap_or_else(|| "-".into());
         println!(
-            "  {:<16} {:<8} {:>9} {:>5} {:>9}",
+            "  {:<16} {:<8} {:>9} {:>5} {:>9} {}",
             r["trainee"].as_str().unwrap_or(""),
             r["state"].as_str().unwrap_or(""),
             r["score"].as_str().unwrap_or("-"),
             r["hints"],
-            left
+            left,
+            r["node"].as_str().unwrap_or(""),
         );
+        if let Some(why) = r["lost"].as_str() {
+            println!("      lost: {why}");
+        }
     }
     Ok(exit::OK)
 }
@@ -277,7 +292,7 @@ async fn watch(ctx: &Ctx, class: &Class<'_>, name: &str, instance: &str) -> Resu
 
 /// Starts `opslab class watch` in its own process group, so that it outlives this command and
 /// a Ctrl-C in the trainer's terminal.
-fn spawn_watcher(id: &str, instance: &str) -> Result<()> {
+fn spawn_watcher(ctx: &Ctx, id: &str, instance: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(Error::file("finding opslab's own program"))?;
     let log = class::class_dir(id).join("watch.log");
@@ -287,6 +302,13 @@ fn spawn_watcher(id: &str, instance: &str) -> Result<()> {
         .map_err(Error::file(log.display().to_string()))?;
     std::process::Command::new(exe)
         .args(["class", "watch", id, "--instance", instance])
+        // The watcher speaks to the same engine.
+        .args(["--engine", ctx.engine.name()])
+        .args(
+            ctx.engine_host
+                .iter()
+                .flat_map(|h| ["--engine-host".to_string(), h.clone()]),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(file)
         .stderr(err)

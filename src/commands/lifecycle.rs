@@ -51,8 +51,8 @@ pub async fn stop(ctx: &Ctx, session: Option<&str>, all: bool) -> Result<i32> {
     Ok(exit::OK)
 }
 
-pub async fn gc(all: bool) -> Result<i32> {
-    let engine = crate::backend::Engine::connect().await?;
+pub async fn gc(ctx: &Ctx, all: bool) -> Result<i32> {
+    let engine = ctx.engine().await?;
     let r = session::gc(&engine, all).await?;
     println!(
         "removed {} container(s), {} network(s), {} volume(s)",

@@ -28,11 +28,14 @@ pub struct Ctx {
     pub lang: String,
     pub bars: Bars,
     pub json: bool,
+    /// The engine sessions run on, and its address (`--engine`, `--engine-host`).
+    pub engine: crate::backend::EngineKind,
+    pub engine_host: Option<String>,
 }
 
 impl Ctx {
     async fn engine(&self) -> Result<Engine> {
-        Ok(Engine::connect().await?)
+        Ok(Engine::connect_kind(self.engine, self.engine_host.as_deref()).await?)
     }
 
     /// A lab of labs/ by name.
@@ -103,6 +106,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         lang: lang(&cli),
         bars: Bars::new(cli.json),
         json: cli.json,
+        engine: cli.engine,
+        engine_host: cli.engine_host.clone(),
     };
     let ctx = &ctx;
     match cli.command {
@@ -136,7 +141,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Resume { session } => lifecycle::resume(ctx, session.as_deref()).await,
         Command::Reset { session } => start::reset(ctx, session.as_deref()).await,
         Command::Stop { session, all } => lifecycle::stop(ctx, session.as_deref(), all).await,
-        Command::Gc { all } => lifecycle::gc(all).await,
+        Command::Gc { all } => lifecycle::gc(ctx, all).await,
         Command::Selftest {
             lab,
             runs,

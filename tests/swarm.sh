@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# opslab on a Docker Swarm of three nodes, all on this machine: `bash tests/swarm.sh`.
+#
+# Three engines in containers with every capability (images/swarm-node: Debian's docker.io, each with its
+# own storage volume) on a bridge network made here; one manager, two workers. The host speaks
+# to each node's engine only through its API port published on 127.0.0.1; the nodes reach each
+# other on their network. The lab images are loaded into every node (docker save | docker load
+# through each node's loopback port). Then:
+#   1. the overlay works between two nodes: a service on each, one asks the other by name;
+#   2. six sessions of the fixture lab `trio` (three services and a grader) with --engine swarm:
+#      each session entirely on one node, the sessions spread over two nodes or more, no name
+#      resolution or traffic between sessions; one session graded, solved, graded again;
+#   3. every probe and action of the fixture `probes` (exec, files, logs, stop, kill, pause,
+#      restart, copy, and their restoration) as on one engine, `disconnect` refused;
+#   4. an incomplete session (its grader gone) is taken by `gc`;
+#   5. a worker stopped: its sessions are reported lost, the others run; `stop --all` and `gc`
+#      then leave no opslab object on the manager or any node that remains;
+# and the swarm is removed whatever happened. Everything made here is named opslab-swarmtest-*
+# and labelled opslab.swarm-test; sessions carry opslab's own labels. Needs Docker (fails if it
+# is missing, never skips) and a built opslab (cargo build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STARTED=$(date +%s)
+OPSLAB=${OPSLAB:-$ROOT/target/debug/opslab}
+PREFIX=opslab-swarmtest
+MARK=opslab.swarm-test=1
+SESSIONS=${SWARM_SESSIONS:-6}
+LAB=$ROOT/tests/fixtures/labs/trio
+WORK=$(mktemp -d)
+export OPSLAB_DATA=$WORK/data
+
+say() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - STARTED))"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+command -v docker >/dev/null || fail "the docker command is missing: this test needs Docker"
+docker info >/dev/null 2>&1 || fail "no Docker engine answers: this test needs Docker"
+[ -x "$OPSLAB" ] || fail "$OPSLAB is missing: run cargo build first"
+
+cleanup() {
+  local code=$?
+  set +e
+  for i in 1 2 3; do docker rm -f -v "$PREFIX-node$i" >/dev/null 2>&1; done
+  for i in 1 2 3; do docker volume rm "$PREFIX-node$i" >/dev/null 2>&1; done
+  docker network rm "$PREFIX" >/dev/null 2>&1
+  for i in 1 2 3; do
+    find /sys/fs/cgroup -depth -type d -path "*/$PREFIX-node$i*" -exec rmdir {} + 2>/dev/null
+  done
+  rm -rf "$WORK"
+  left=$(docker ps -aq --filter label=opslab.swarm-test; docker volume ls -q --filter label=opslab.swarm-test; docker network ls -q --filter label=opslab.swarm-test)
+  [ -z "$left" ] || { echo "FAIL: the swarm test left: $left" >&2; code=1; }
+  echo "swarm test: $([ $code = 0 ] && echo PASSED || echo FAILED) in $(($(date +%s) - STARTED))s"
+  exit $code
+}
+trap cleanup EXIT
+
+say "images (node, lab, grader)"
+"$OPSLAB" images build swarm-node toolbox grader | tee "$WORK/images.txt"
+tag_of() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/images.txt"; }
+NODE_IMAGE=$(tag_of swarm-node)
+LAB_TAGS="opslab/debian:bookworm $(tag_of common) $(tag_of toolbox) $(tag_of grader)"
+GRADER=$(tag_of grader)
+[ -n "$NODE_IMAGE" ] && [ -n "$GRADER" ] || fail "images not built"
+
+say "three engines"
+# The capabilities the host's engine holds, minus none: --cap-add ALL, dropping those outside
+# its bounding set.
+NODE_CAPS="--cap-add ALL"
+bnd=$(awk '/^CapBnd/ { print $2 }' "/proc/$(pgrep -xo dockerd)/status" 2>/dev/null || true)
+if [ -n "$bnd" ]; then
+  names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable
+    net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio
+    sys_chroot sys_ptrace sys_pacct sys_admin sys_boot sys_nice sys_resource sys_time
+    sys_tty_config mknod lease audit_write audit_control setfcap mac_override mac_admin syslog
+    wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore)
+  for b in "${!names[@]}"; do
+    if (( (16#$bnd >> b & 1) == 0 )); then NODE_CAPS="$NODE_CAPS --cap-drop ${names[$b]^^}"; fi
+  done
+fi
+echo "node capabilities: $NODE_CAPS"
+docker network create --label "$MARK" "$PREFIX" >/dev/null
+declare -A HOST
+for i in 1 2 3; do
+  docker volume create --label "$MARK" "$PREFIX-node$i" >/dev/null
+  # As privileged as the host's engine allows: every capability it holds (an engine may lack
+  # one, CAP_SYS_RESOURCE here, and then cannot start --privileged containers at all), no
+  # seccomp filter, /proc unmasked, /dev/fuse, the cgroup hierarchies writable; each node's
+  # containers under a cgroup parent of their own.
+  docker run -d --name "$PREFIX-node$i" --hostname "swarm-node$i" --label "$MARK" \
+    $NODE_CAPS --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
+    --device /dev/fuse -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --network "$PREFIX" -v "$PREFIX-node$i:/var/lib/docker" \
+    -p 127.0.0.1::2375 "$NODE_IMAGE" --cgroup-parent "/$PREFIX-node$i" >/dev/null
+  HOST[$i]=tcp://$(docker port "$PREFIX-node$i" 2375/tcp | grep -m1 '^127\.0\.0\.1:')
+done
+for i in 1 2 3; do
+  for _ in $(seq 1 60); do docker -H "${HOST[$i]}" version >/dev/null 2>&1 && break; sleep 1; done
+  docker -H "${HOST[$i]}" version >/dev/null || { docker logs "$PREFIX-node$i"; fail "node $i's engine did not start"; }
+  echo "node $i: ${HOST[$i]} ($(docker -H "${HOST[$i]}" info --format '{{.Driver}}'))"
+done
+M="docker -H ${HOST[1]}"
+
+say "swarm: one manager, two workers"
+$M swarm init --advertise-addr eth0 >/dev/null
+TOKEN=$($M swarm join-token -q worker)
+for i in 2 3; do
+  docker -H "${HOST[$i]}" swarm join --advertise-addr eth0 --token "$TOKEN" "$PREFIX-node1:2377" >/dev/null
+done
+for i in 1 2 3; do
+  $M node update --label-add "opslab.engine=${HOST[$i]}" "swarm-node$i" >/dev/null
+done
+$M node ls
+
+say "images into every node"
+docker save $LAB_TAGS -o "$WORK/images.tar"
+ls -sh "$WORK/images.tar"
+for i in 1 2 3; do docker -H "${HOST[$i]}" load -q -i "$WORK/images.tar" & done
+wait
+for i in 1 2 3; do
+  for t in $LAB_TAGS; do docker -H "${HOST[$i]}" image inspect "$t" >/dev/null || fail "node $i lacks $t"; done
+done
+
+say "overlay between two nodes"
+$M network create -d overlay --attachable --label "$MARK" "$PREFIX-overlay" >/dev/null
+$M service create -d -q --no-resolve-image --name "$PREFIX-echo" --label "$MARK" \
+  --container-label "$MARK" --network "$PREFIX-overlay" --endpoint-mode dnsrr \
+  --restart-condition none --constraint node.hostname==swarm-node2 "$GRADER" \
+  socat TCP-LISTEN:7000,fork,reuseaddr SYSTEM:'echo answer-from-node2' >/dev/null
+$M service create -d -q --no-resolve-image --name "$PREFIX-ask" --label "$MARK" \
+  --container-label "$MARK" --network "$PREFIX-overlay" --endpoint-mode dnsrr \
+  --restart-condition none --constraint node.hostname==swarm-node3 "$GRADER" sleep infinity >/dev/null
+ask=""
+for _ in $(seq 1 60); do
+  ask=$(docker -H "${HOST[3]}" ps -q --filter "label=com.docker.swarm.service.name=$PREFIX-ask")
+  echo_up=$(docker -H "${HOST[2]}" ps -q --filter "label=com.docker.swarm.service.name=$PREFIX-echo")
+  [ -n "$ask" ] && [ -n "$echo_up" ] && break
+  sleep 1
+done
+[ -n "$ask" ] || fail "the overlay test's services did not run"
+answer=""
+for _ in $(seq 1 20); do
+  answer=$(docker -H "${HOST[3]}" exec "$ask" sh -c "socat -T3 - TCP:$PREFIX-echo:7000 </dev/null" 2>/dev/null || true)
+  [ "$answer" = answer-from-node2 ] && break
+  sleep 1
+done
+[ "$answer" = answer-from-node2 ] || fail "node3 could not reach node2 over the overlay (got: $answer)"
+echo "node3 -> $PREFIX-echo on node2: $answer"
+$M service rm "$PREFIX-echo" "$PREFIX-ask" >/dev/null
+for _ in $(seq 1 30); do $M network rm "$PREFIX-overlay" >/dev/null 2>&1 && break; sleep 1; done
+
+export OPSLAB_ENGINE=swarm OPSLAB_ENGINE_HOST=${HOST[1]}
+
+say "$SESSIONS sessions of trio on the swarm"
+t0=$(date +%s)
+for n in $(seq 1 "$SESSIONS"); do
+  "$OPSLAB" start "$LAB" --trainee "s$n" >"$WORK/start-s$n.log" 2>&1 &
+  # Two at a time: the machine has few cores, and three engines share them.
+  if (( n % 2 == 0 )); then wait || true; fi
+done
+wait || true
+for n in $(seq 1 "$SESSIONS"); do
+  grep -q "trio-s$n is ready" "$WORK/start-s$n.log" || { cat "$WORK/start-s$n.log"; fail "session s$n did not start"; }
+done
+echo "started $SESSIONS sessions in $(($(date +%s) - t0))s"
+
+say "each session on one node, sessions over several nodes"
+declare -A NODE_OF
+for n in $(seq 1 "$SESSIONS"); do
+  s=trio-s$n
+  nodes=$("$OPSLAB" --json status --session "$s" | jq -r '.services[].node' | sort -u)
+  [ "$(echo "$nodes" | wc -l)" = 1 ] && [ -n "$nodes" ] || fail "$s is spread over: $nodes"
+  # The engines agree: every container of the session is on that node, none elsewhere.
+  for i in 1 2 3; do
+    count=$(docker -H "${HOST[$i]}" ps -q --filter "label=opslab.session=$s" | wc -l)
+    if [ "swarm-node$i" = "$nodes" ]; then
+      # web, api, ws, the grader, and the session's place.
+      if [ "$count" != 5 ]; then
+        for j in 1 2 3; do
+          docker -H "${HOST[$j]}" ps -a --filter "label=opslab.session=$s" --format "node$j {{.Names}} {{.Status}}"
+        done
+        $M service ps --no-trunc --format '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}' $($M service ls -q --filter "label=opslab.session=$s")
+        fail "$s: $count containers on its node swarm-node$i, 5 expected"
+      fi
+    else
+      [ "$count" = 0 ] || fail "$s: $count containers on swarm-node$i, which is not its node"
+    fi
+  done
+  # Every service kept its one task (the grader's final name is a label: no new container).
+  for svc in $($M service ls -q --filter "label=opslab.session=$s"); do
+    [ "$($M service ps -q "$svc" | wc -l)" = 1 ] || { $M service ps "$svc"; fail "$s: a service has more than one task"; }
+  done
+  NODE_OF[$s]=$nodes
+  echo "$s on $nodes"
+done
+used=$(printf '%s\n' "${NODE_OF[@]}" | sort -u | wc -l)
+[ "$used" -ge 2 ] || fail "the sessions are all on one node"
+echo "sessions over $used nodes"
+docker stats --no-stream --format '{{.Name}}: {{.MemUsage}}' "$PREFIX-node1" "$PREFIX-node2" "$PREFIX-node3" | tee "$WORK/memory.txt"
+
+say "no name resolution or traffic between sessions"
+in_ws() { # session, command...: runs in the session's workstation, on its node's engine
+  local s=$1; shift
+  local i=${NODE_OF[$s]#swarm-node}
+  local c
+  c=$(docker -H "${HOST[$i]}" ps -q --filter "label=opslab.session=$s" --filter label=opslab.service=ws)
+  docker -H "${HOST[$i]}" exec "$c" "$@"
+}
+a=trio-s1
+for n in $(seq 2 "$SESSIONS"); do
+  b=trio-s$n
+  if [ "${NODE_OF[$b]}" != "${NODE_OF[$a]}" ]; then break; fi
+done
+echo "$a (${NODE_OF[$a]}) and $b (${NODE_OF[$b]})"
+own=$(in_ws "$a" getent hosts web | awk '{print $1}')
+other=$(in_ws "$b" getent hosts web | awk '{print $1}')
+[ -n "$own" ] && [ -n "$other" ] || fail "web does not resolve in its own session"
+in_ws "$a" curl -fsS -m 5 http://web:8000/ >/dev/null || fail "$a cannot reach its own web"
+if in_ws "$a" getent hosts "opslab-$b-web" >/dev/null; then fail "$a resolves $b's web"; fi
+if in_ws "$a" getent hosts "opslab-$b-api" >/dev/null; then fail "$a resolves $b's api"; fi
+if in_ws "$a" curl -fsS -m 5 "http://$other:8000/" >/dev/null 2>&1; then fail "$a reaches $b's web at $other"; fi
+echo "$a: web is $own; $b's web ($other) neither resolves nor answers"
+
+say "grading across nodes: check, solve, check"
+s=trio-s2
+if "$OPSLAB" check --session "$s" >"$WORK/check1.txt" 2>&1; then cat "$WORK/check1.txt"; fail "the untouched lab passed"; fi
+grep -q "api-team" "$WORK/check1.txt" || { cat "$WORK/check1.txt"; fail "no grading"; }
+"$OPSLAB" --json check --session "$s" >"$WORK/check1.json" 2>/dev/null || true
+jq -e '[.checks[] | select(.id == "api-team" and .status == "passed")] | length == 1' "$WORK/check1.json" >/dev/null \
+  || { cat "$WORK/check1.json"; fail "api-team (HTTP through the grader, across the overlay) did not pass"; }
+"$OPSLAB" solve --session "$s" >/dev/null
+"$OPSLAB" check --session "$s" >"$WORK/check2.txt" 2>&1 || { cat "$WORK/check2.txt"; fail "the solved lab did not pass"; }
+tail -n 3 "$WORK/check2.txt"
+
+say "every probe and action through the nodes' engines (fixture probes), twice"
+"$OPSLAB" start "$ROOT/tests/fixtures/labs/probes" --trainee sw >/dev/null
+# As on one engine (tests/it/grading.rs), except `disconnect`: swarm networks refuse it, and
+# the action fails with that reason (docs/SCALE.md).
+expected="http-json-pass passed
+http-status-fail failed
+http-inner-pass passed
+command-pass passed
+command-fail failed
+command-timeout failed
+file-pass passed
+file-fail failed
+container-pass passed
+container-fail failed
+port-pass passed
+port-fail failed
+holds-pass passed
+needs-skip skipped
+log-pass passed
+log-fail failed
+holds-fail failed
+within-later passed
+stop-restored passed
+kill-restored passed
+pause-restored passed
+disconnect-restored failed
+copy-and-restart passed"
+for round in 1 2; do
+  "$OPSLAB" --json check --session probes-sw >"$WORK/probes$round.json" 2>"$WORK/probes$round.err" || true
+  got=$(jq -r '.checks[] | "\(.id) \(.status)"' "$WORK/probes$round.json" 2>/dev/null || true)
+  wrong=$(diff <(echo "$expected" | sort) <(echo "$got" | sort) || true)
+  if [ -n "$wrong" ]; then
+    echo "$wrong"
+    jq -c '.checks[] | select(.status != "passed") | {id, status, message, seen}' "$WORK/probes$round.json" || cat "$WORK/probes$round.err"
+    fail "round $round of the probes fixture on the swarm"
+  fi
+  echo "round $round: every check as expected"
+done
+jq -r '.checks[] | select(.id == "disconnect-restored") | "disconnect on a swarm: \(.message) \(.seen)"' "$WORK/probes1.json" | head -c 400; echo
+"$OPSLAB" stop --session probes-sw >/dev/null
+
+say "gc takes an incomplete session"
+"$OPSLAB" start "$LAB" --trainee gc1 >/dev/null
+$M service rm "$($M service ls -q --filter label=opslab.session=trio-gc1 --filter label=opslab.service=grader)" >/dev/null
+"$OPSLAB" gc
+[ -z "$($M service ls -q --filter label=opslab.session=trio-gc1)" ] || fail "gc left services of trio-gc1"
+"$OPSLAB" status --session trio-s1 >/dev/null || fail "gc took a complete session"
+
+say "a node that disappears: its sessions are lost, the others run"
+lost_node=""
+for i in 3 2; do
+  for k in "${!NODE_OF[@]}"; do [ "${NODE_OF[$k]}" = "swarm-node$i" ] && lost_node=$i; done
+  [ -n "$lost_node" ] && break
+done
+[ -n "$lost_node" ] || fail "no session on a worker"
+docker stop "$PREFIX-node$lost_node" >/dev/null
+for _ in $(seq 1 60); do
+  [ "$($M node inspect -f '{{.Status.State}}' "swarm-node$lost_node")" = down ] && break
+  sleep 1
+done
+echo "swarm-node$lost_node: $($M node inspect -f '{{.Status.State}}' "swarm-node$lost_node")"
+for k in "${!NODE_OF[@]}"; do
+  code=0
+  "$OPSLAB" status --session "$k" >"$WORK/status-$k.txt" 2>&1 || code=$?
+  if [ "${NODE_OF[$k]}" = "swarm-node$lost_node" ]; then
+    [ "$code" = 3 ] && grep -q "is lost" "$WORK/status-$k.txt" || { cat "$WORK/status-$k.txt"; fail "$k is not reported lost"; }
+    head -n 1 "$WORK/status-$k.txt"
+  else
+    [ "$code" = 0 ] || { cat "$WORK/status-$k.txt"; fail "$k on ${NODE_OF[$k]} should run"; }
+  fi
+done
+
+say "stop and gc leave nothing on the manager or on any node that remains"
+t0=$(date +%s)
+"$OPSLAB" stop --all
+"$OPSLAB" gc
+echo "stopped and collected in $(($(date +%s) - t0))s"
+left=$($M service ls -q --filter label=opslab.managed; $M network ls -q --filter label=opslab.managed)
+[ -z "$left" ] || fail "the manager still has: $left"
+for i in 1 2 3; do
+  [ "$i" = "$lost_node" ] && continue
+  for _ in $(seq 1 30); do
+    left=$(docker -H "${HOST[$i]}" ps -aq --filter label=opslab.managed; docker -H "${HOST[$i]}" volume ls -q --filter label=opslab.managed)
+    [ -z "$left" ] && break
+    sleep 1
+  done
+  [ -z "$left" ] || fail "swarm-node$i still has: $left"
+done
+echo "nothing left on the manager or the nodes"
+echo "memory per node with $SESSIONS sessions:"
+cat "$WORK/memory.txt"
