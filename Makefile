@@ -2,7 +2,7 @@
 OPSLAB := target/debug/opslab
 DEMO_LAB ?= broken-pipeline
 
-.PHONY: setup setup-demo build demo test test-rust test-labs test-offline bench lint clean-engine fuzz
+.PHONY: setup setup-demo build demo test test-rust test-labs test-swarm test-offline bench lint clean-engine fuzz
 
 setup:
 	@bash .ci/setup
@@ -49,6 +49,10 @@ test-labs: build
 # A classroom with no network: export every lab's images, remove them all, import the archive
 # with no network, then start and grade a lab. It empties the engine of opslab images first, so
 # it runs on its own, when no session is up (not yet a stage of `make test`).
+# opslab on a three-node Docker Swarm of engines in containers (a stage of `make test`).
+test-swarm: build
+	bash tests/swarm.sh
+
 test-offline: build
 	bash tests/offline.sh
 

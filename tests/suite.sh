@@ -3,8 +3,9 @@
 #
 #   1. the debug build (every later stage needs the binary);
 #   2. side by side: the images of images/ | lint (fmt, clippy) and the build of the tests;
-#   3. side by side: the Rust tests (unit and real-engine) | every lab's selftests and shortcut
-#      attempts (tests/labs.sh);
+#   3. side by side: the Rust tests (unit and real-engine), then opslab on a three-node Docker
+#      Swarm made of engines in containers (tests/swarm.sh) | every lab's selftests and shortcut
+#      attempts (tests/labs.sh), the longest stage, which the other lane fits beside;
 #   4. nothing of opslab's left in the engine (tests/leftovers.sh), checked once both are done.
 #
 # No check is skipped: the stages run what `make lint test-rust test-labs` runs, one after the
@@ -62,11 +63,22 @@ if [ ${#failed[@]} -eq 0 ]; then
 fi
 if [ ${#failed[@]} -eq 0 ]; then
   bash tests/leftovers.sh snapshot "$SNAPSHOT"
-  stage rust rust_tests &
-  rust=$!
+  # The swarm test after the Rust tests rather than beside them: both start many containers,
+  # and the lab jobs' timed checks run beside whichever is going.
+  (
+    rc=0
+    stage rust rust_tests || rc=1
+    stage swarm bash tests/swarm.sh || rc=$((rc | 2))
+    exit "$rc"
+  ) &
+  engine_tests=$!
   stage labs lab_tests &
   labs=$!
-  wait_all rust=$rust labs=$labs
+  rc=0
+  wait "$engine_tests" || rc=$?
+  [ $((rc & 1)) = 0 ] || failed+=(rust)
+  [ $((rc & 2)) = 0 ] || failed+=(swarm)
+  wait_all labs=$labs
   sleep 1
   stage leftovers bash tests/leftovers.sh check "$SNAPSHOT" "the tests" "$OPSLAB" ||
     failed+=(leftovers)
