@@ -481,14 +481,7 @@ impl Backend for Docker {
             .list_networks(Some(ListNetworksOptions { filters }))
             .await
             .map_err(op("list networks"))?;
-        Ok(list
-            .into_iter()
-            .map(|n| Listed {
-                id: n.id.unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default(),
-            })
-            .collect())
+        Ok(list.into_iter().map(Listed::from).collect())
     }
 
     async fn remove_network(&self, id: &str) -> Result<()> {
@@ -558,11 +551,7 @@ impl Backend for Docker {
         Ok(r.volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| Listed {
-                id: v.name.clone(),
-                name: v.name,
-                labels: v.labels,
-            })
+            .map(Listed::from)
             .collect())
     }
 

@@ -203,6 +203,27 @@ pub struct Listed {
     pub labels: HashMap<String, String>,
 }
 
+impl From<bollard::models::Network> for Listed {
+    fn from(n: bollard::models::Network) -> Listed {
+        Listed {
+            id: n.id.unwrap_or_default(),
+            name: n.name.unwrap_or_default(),
+            labels: n.labels.unwrap_or_default(),
+        }
+    }
+}
+
+/// A volume is known by its name: it is its id too.
+impl From<bollard::models::Volume> for Listed {
+    fn from(v: bollard::models::Volume) -> Listed {
+        Listed {
+            id: v.name.clone(),
+            name: v.name,
+            labels: v.labels,
+        }
+    }
+}
+
 /// One line of a build's progress.
 pub enum BuildEvent {
     Step(String),

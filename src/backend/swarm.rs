@@ -857,11 +857,7 @@ impl Backend for Swarm {
         Ok(list
             .into_iter()
             .filter(|n| n.scope.as_deref() == Some("swarm"))
-            .map(|n| Listed {
-                id: n.id.unwrap_or_default(),
-                name: n.name.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default(),
-            })
+            .map(Listed::from)
             .collect())
     }
 
@@ -929,11 +925,7 @@ impl Backend for Swarm {
                 .map_err(op(format!("list volumes of node {}", node.hostname)))?;
             for v in r.volumes.unwrap_or_default() {
                 if !out.iter().any(|o| o.name == v.name) {
-                    out.push(Listed {
-                        id: v.name.clone(),
-                        name: v.name,
-                        labels: v.labels,
-                    });
+                    out.push(Listed::from(v));
                 }
             }
         }
