@@ -49,13 +49,12 @@ test-labs: build
 	bash tests/labs.sh
 	bash tests/leftovers.sh check $(SNAPSHOT).labs "the lab selftests" $(OPSLAB)
 
-# A classroom with no network: export every lab's images, remove them all, import the archive
-# with no network, then start and grade a lab. It empties the engine of opslab images first, so
-# it runs on its own, when no session is up (not yet a stage of `make test`).
 # opslab on a three-node Docker Swarm of engines in containers (a stage of `make test`).
 test-swarm: build
 	bash tests/swarm.sh
 
+# A classroom with no network (a stage of `make test`): a lab's images exported, imported on an
+# engine in a container that has no network and no image, the lab started and graded there.
 test-offline: build
 	bash tests/offline.sh
 

@@ -4,8 +4,10 @@
 #   1. the debug build (every later stage needs the binary);
 #   2. side by side: the images of images/ | lint (fmt, clippy) and the build of the tests;
 #   3. side by side: the Rust tests (unit and real-engine), then opslab on a three-node Docker
-#      Swarm made of engines in containers (tests/swarm.sh) | every lab's selftests and shortcut
-#      attempts (tests/labs.sh), the longest stage, which the other lane fits beside;
+#      Swarm made of engines in containers (tests/swarm.sh), then the offline classroom round
+#      trip (tests/offline.sh, an engine with no network) | every lab's selftests and shortcut
+#      attempts (tests/labs.sh), the longest stage, which the other lane fits beside: the labs
+#      take one more job at a time once that lane has ended;
 #   4. nothing of opslab's left in the engine (tests/leftovers.sh), checked once both are done.
 #
 # No check is skipped: the stages run what `make lint test-rust test-labs` runs, one after the
@@ -65,10 +67,16 @@ if [ ${#failed[@]} -eq 0 ]; then
   bash tests/leftovers.sh snapshot "$SNAPSHOT"
   # The swarm test after the Rust tests rather than beside them: both start many containers,
   # and the lab jobs' timed checks run beside whichever is going.
+  # The labs run LABS_JOBS side by side (default 3) while this lane runs, one more once it ends.
+  lanes_file=target/labs-jobs
+  rm -f "$lanes_file"
+  export LABS_JOBS_FILE=$PWD/$lanes_file
   (
     rc=0
     stage rust rust_tests || rc=1
     stage swarm bash tests/swarm.sh || rc=$((rc | 2))
+    stage offline bash tests/offline.sh || rc=$((rc | 4))
+    echo $((${LABS_JOBS:-3} + 1)) >"$lanes_file"
     exit "$rc"
   ) &
   engine_tests=$!
@@ -78,6 +86,7 @@ if [ ${#failed[@]} -eq 0 ]; then
   wait "$engine_tests" || rc=$?
   [ $((rc & 1)) = 0 ] || failed+=(rust)
   [ $((rc & 2)) = 0 ] || failed+=(swarm)
+  [ $((rc & 4)) = 0 ] || failed+=(offline)
   wait_all labs=$labs
   sleep 1
   stage leftovers bash tests/leftovers.sh check "$SNAPSHOT" "the tests" "$OPSLAB" ||
