@@ -149,6 +149,7 @@ mod tests {
             measures: Default::default(),
             hints_used: 0,
             hint_penalty: 0,
+            reviews: Vec::new(),
         }
     }
 

@@ -211,7 +211,22 @@ fn judge(run: &Run, targets: &[String], attempt: bool) -> Vec<String> {
                 )),
             }
         }
-    } else if after.score != after.total {
+    } else if let Some(r) = after
+        .reviews
+        .iter()
+        .find(|r| !r.error.is_empty() || r.text.trim().is_empty())
+    {
+        problems.push(format!(
+            "run {n}: after the solution, review `{}` has nothing for the trainer to read ({})",
+            r.id,
+            if r.error.is_empty() {
+                "empty"
+            } else {
+                &r.error
+            }
+        ));
+    }
+    if !attempt && after.score != after.total {
         let failed: Vec<String> = after
             .checks
             .iter()

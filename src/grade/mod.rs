@@ -44,6 +44,27 @@ pub struct Outcome {
     pub initially_passes: bool,
 }
 
+/// Work for the trainer to read (a `[[review]]` of the lab): not scored, shown with its rubric
+/// and what the trainee wrote, as it was at this grading.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Review {
+    pub id: String,
+    pub title: String,
+    pub competences: Vec<String>,
+    pub rubric: String,
+    /// What the review's command printed (at most `REVIEW_LIMIT` bytes of it).
+    pub text: String,
+    /// The text was longer and is cut.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Why there is nothing to read, when the command failed or could not run.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// The most of a review's text a grade keeps.
+pub const REVIEW_LIMIT: usize = 64 * 1024;
+
 /// The result of one grading of a session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grade {
@@ -66,6 +87,9 @@ pub struct Grade {
     pub measures: BTreeMap<String, f64>,
     pub hints_used: u32,
     pub hint_penalty: u32,
+    /// For the trainer to read; no part of the score.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<Review>,
 }
 
 pub const SCHEMA: &str = "opslab.grade/1";
@@ -155,7 +179,83 @@ impl Grader<'_> {
             .iter()
             .filter_map(|c| results.remove(&c.id))
             .collect();
-        self.grade(outcomes, started, started_at)
+        let reviews = if self.options.only.is_none() {
+            self.read_reviews(&ctx, &env).await
+        } else {
+            Vec::new()
+        };
+        let mut g = self.grade(outcomes, started, started_at);
+        g.reviews = reviews;
+        g
+    }
+
+    /// Each `[[review]]`'s text, as its command prints it now, side by side.
+    async fn read_reviews(&self, ctx: &tera::Context, env: &ProbeEnv<'_>) -> Vec<Review> {
+        let mut rctx = ctx.clone();
+        rctx.insert("with", &serde_json::Map::new());
+        let reads = self.lab.def.review.iter().map(|r| {
+            let r = r.get_ref();
+            let fr = self.options.lang == "fr";
+            let pick = |en: &String, fr_text: &Option<String>| match (fr, fr_text) {
+                (true, Some(t)) => t.clone(),
+                _ => en.clone(),
+            };
+            let title = pick(&r.title, &r.title_fr);
+            let rubric = render::render(&pick(&r.rubric, &r.rubric_fr), &rctx)
+                .unwrap_or_else(|e| format!("(the rubric could not be rendered: {e})"));
+            let timeout = r
+                .timeout
+                .as_ref()
+                .and_then(|t| {
+                    crate::lab::rules::Span::parse(t.get_ref(), Duration::from_secs(300)).ok()
+                })
+                .map_or(Duration::from_secs(30), |s| s.0);
+            let rctx = &rctx;
+            async move {
+                let mut out = Review {
+                    id: r.id.get_ref().clone(),
+                    title,
+                    competences: r.competences.iter().map(|c| c.get_ref().clone()).collect(),
+                    rubric,
+                    text: String::new(),
+                    truncated: false,
+                    error: String::new(),
+                };
+                let cmd = match render::render(r.command.get_ref(), rctx) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        out.error = format!("the command could not be rendered: {e}");
+                        return out;
+                    }
+                };
+                match env
+                    .exec(r.service.get_ref(), &cmd, r.user.as_deref(), timeout, None)
+                    .await
+                {
+                    Err(e) => out.error = e,
+                    Ok(o) if o.timed_out => {
+                        out.error = format!("no answer within {}s", timeout.as_secs())
+                    }
+                    Ok(o) if o.exit_code != 0 && !o.truncated => {
+                        out.error = format!(
+                            "exit {}: {}",
+                            o.exit_code,
+                            crate::lab::sight::excerpt(&o.stderr)
+                        );
+                    }
+                    Ok(o) => {
+                        out.truncated = o.truncated || o.stdout.len() > REVIEW_LIMIT;
+                        let mut end = o.stdout.len().min(REVIEW_LIMIT);
+                        while !o.stdout.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        out.text = o.stdout[..end].to_string();
+                    }
+                }
+                out
+            }
+        });
+        futures_util::future::join_all(reads).await
     }
 
     /// The session's context with the values drawn for this grading (`run`) and the published
@@ -268,6 +368,7 @@ impl Grader<'_> {
             measures,
             hints_used: 0,
             hint_penalty: 0,
+            reviews: Vec::new(),
         }
     }
 

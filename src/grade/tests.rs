@@ -407,3 +407,92 @@ expect = [{ command = "true", service = "ws" }]
     );
     assert!(o.seen.contains("chown nobody-here"), "{o:?}");
 }
+
+/// A check and three reviews: one read, one whose command fails, one too long.
+const REVIEWS: &str = r#"
+[[check]]
+id = "up"
+title = "The app answers"
+points = 10
+expect = [{ command = "true", service = "app" }]
+
+[[review]]
+id = "narrative"
+title = "The narrative"
+competences = ["deploy-automation"]
+rubric = "Says what happened to {{ session.trainee }}."
+service = "app"
+command = "cat /srv/postmortem.md"
+
+[[review]]
+id = "missing"
+title = "Nothing written"
+rubric = "Anything."
+service = "app"
+command = "cat /srv/absent.md"
+
+[[review]]
+id = "long"
+title = "Too long"
+rubric = "Anything."
+service = "app"
+user = "trainee"
+command = "cat /srv/long.md"
+"#;
+
+#[tokio::test]
+async fn reviews_carry_the_text_as_printed_at_grading_and_never_the_score() {
+    let rig = Rig::new(REVIEWS);
+    rig.fake.on_exec(|_, call| match call.script().as_str() {
+        "cat /srv/postmortem.md" => Reply::ok("## What happened\n<script>x</script>\n"),
+        "cat /srv/absent.md" => Reply::exit(1),
+        "cat /srv/long.md" => Reply::ok(&"é".repeat(40_000)),
+        _ => Reply::ok(""),
+    });
+    let g = rig.grade(Duration::from_secs(60)).await;
+    assert_eq!(
+        (g.score, g.total),
+        (10, 10),
+        "reviews are no part of the score"
+    );
+    let ids: Vec<&str> = g.reviews.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["narrative", "missing", "long"]);
+    let r = &g.reviews[0];
+    assert_eq!(r.text, "## What happened\n<script>x</script>\n");
+    assert_eq!(
+        r.rubric, "Says what happened to ana.",
+        "the rubric is rendered"
+    );
+    assert!(r.error.is_empty() && !r.truncated, "{r:?}");
+    assert!(
+        g.reviews[1].text.is_empty() && g.reviews[1].error.starts_with("exit 1"),
+        "{:?}",
+        g.reviews[1]
+    );
+    let long = &g.reviews[2];
+    assert!(
+        long.truncated && long.text.len() <= super::REVIEW_LIMIT,
+        "cut at the limit"
+    );
+    assert!(
+        long.text.chars().all(|c| c == 'é'),
+        "cut on a character boundary"
+    );
+    let html = crate::report::html::render(&g).expect("the HTML report");
+    assert!(
+        html.contains("&lt;script&gt;x&lt;&#x2F;script&gt;")
+            || html.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "the text is escaped"
+    );
+    assert!(
+        !html.contains("<script>"),
+        "no trainee markup reaches the page"
+    );
+    let text = crate::report::terminal(&g, false);
+    assert!(
+        text.contains("READ")
+            && text.contains("[narrative]")
+            && text.contains("nothing to read: exit 1"),
+        "{text}"
+    );
+}

@@ -22,6 +22,8 @@ pub struct LabFile {
     pub grader: Option<GraderDef>,
     #[serde(default)]
     pub check: Vec<Spanned<CheckDef>>,
+    #[serde(default)]
+    pub review: Vec<Spanned<ReviewDef>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +209,31 @@ pub struct CheckDef {
     pub module: Option<Spanned<String>>,
     #[serde(default, rename = "with")]
     pub with: BTreeMap<String, toml::Value>,
+}
+
+/// Work the trainer reads and judges, never scored by opslab (a post-mortem's narrative, say):
+/// at each grading, `command` runs in `service` and what it prints goes into the grade with
+/// the rubric, for the trainer and the jury to read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDef {
+    pub id: Spanned<String>,
+    pub title: String,
+    #[serde(default)]
+    pub title_fr: Option<String>,
+    #[serde(default)]
+    pub competences: Vec<Spanned<String>>,
+    /// What the trainer judges, and how.
+    pub rubric: String,
+    #[serde(default)]
+    pub rubric_fr: Option<String>,
+    pub service: Spanned<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// A shell command (a template, with the grading's context) whose output is what to read.
+    pub command: Spanned<String>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// An action of a check as written (the wire form): every key any kind takes. Exactly one of

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::action::Action;
 use super::diagnostic::{closest, Diagnostic, SourceMap, WithHint};
 use super::expect::Expect;
-use super::model::{CheckDef, FileDef, LabFile, ModuleFile, ServiceDef};
+use super::model::{CheckDef, FileDef, LabFile, ModuleFile, ReviewDef, ServiceDef};
 use super::resolve::Judge;
 use super::rules::{self, Span, MAX_WAIT};
 use super::{competences, confine, params, render};
@@ -186,6 +186,7 @@ pub fn validate(
         check_files(&mut cx, &g.files, "grader.files", &ctx);
     }
     check_checks(&mut cx, def, &ctx, modules);
+    check_reviews(&mut cx, def, &ctx);
     check_cycles(&mut cx, def);
     cx.diags
 }
@@ -615,6 +616,98 @@ fn check_checks(
     if def.check.is_empty() || total == 0 {
         cx.err(0..0, "check", "the lab has no points to earn").hint =
             Some("add [[check]] tables with points".into());
+    }
+}
+
+/// The longest a review's command may run.
+const MAX_REVIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `[[review]]`, each: an id no check or other review has, a rubric, the service its command
+/// runs in, the command (a template, rendered with the grading's context), its timeout.
+fn check_reviews(cx: &mut Ctx, def: &LabFile, ctx: &tera::Context) {
+    let checks: HashSet<&str> = def
+        .check
+        .iter()
+        .map(|c| c.get_ref().id.get_ref().as_str())
+        .collect();
+    let mut seen = HashSet::new();
+    let mut rctx = check_context(def, ctx);
+    rctx.insert("with", &serde_json::Map::new());
+    for r in &def.review {
+        check_review(cx, r, &rctx);
+        let id = r.get_ref().id.get_ref();
+        let f = format!("review.{id}.id");
+        if checks.contains(id.as_str()) {
+            cx.err(
+                r.get_ref().id.span(),
+                f,
+                format!("a check is already named `{id}`"),
+            )
+            .hint = Some("reviews and checks share one list of ids".into());
+        } else if !seen.insert(id.as_str()) {
+            cx.err(
+                r.get_ref().id.span(),
+                f,
+                format!("review `{id}` is declared twice"),
+            );
+        }
+    }
+}
+
+fn check_review(cx: &mut Ctx, r: &Spanned<ReviewDef>, ctx: &tera::Context) {
+    let rv = r.get_ref();
+    let id = rv.id.get_ref();
+    let f = |k: &str| format!("review.{id}.{k}");
+    if let Err(e) = rules::dns_label(id) {
+        cx.err(rv.id.span(), f("id"), e);
+    }
+    check_competences(cx, &f("competences"), &rv.competences);
+    for (key, text) in [
+        ("rubric", Some(&rv.rubric)),
+        ("rubric_fr", rv.rubric_fr.as_ref()),
+    ] {
+        match text {
+            Some(t) if t.trim().is_empty() => {
+                let at = cx.key(r.span(), key);
+                cx.err(at, f(key), "the rubric is empty").hint =
+                    Some("say what the trainer judges, and what earns each level".into());
+            }
+            Some(t) => {
+                if let Err(e) = render::render(t, ctx) {
+                    let at = cx.key(r.span(), key);
+                    cx.err(at, f(key), format!("template error: {e}"));
+                }
+            }
+            None => {}
+        }
+    }
+    check_service(
+        cx,
+        rv.service.span(),
+        &f("service"),
+        Some(rv.service.get_ref()),
+        true,
+    );
+    let cmd = rv.command.get_ref();
+    match render::render(cmd, ctx) {
+        Ok(c) if c.trim().is_empty() => {
+            cx.err(rv.command.span(), f("command"), "the command is empty");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            cx.err(
+                rv.command.span(),
+                f("command"),
+                format!("template error: {e}"),
+            )
+            .hint =
+                Some("the command may use the params, `lab`, `session`, `run` and `ports`".into());
+        }
+    }
+    if let Some(t) = &rv.timeout {
+        if let Err(e) = rules::Span::parse(t.get_ref(), MAX_REVIEW_TIMEOUT) {
+            cx.err(t.span(), f("timeout"), e);
+        }
     }
 }
 

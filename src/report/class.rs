@@ -119,11 +119,58 @@ pub fn class_page(class: &str, lab: &str, results: &[ClassResult]) -> Result<Str
         &last_start.map(crate::report::junit::timestamp),
     );
     ctx.insert("passed", &results.iter().filter(|r| r.grade.passed).count());
+    ctx.insert(
+        "reviews",
+        &results.iter().any(|r| !r.grade.reviews.is_empty()),
+    );
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec!["html"]);
     tera.add_raw_template("class.html", TEMPLATE)
         .map_err(|e| crate::lab::render::tera_message(&e))?;
     tera.render("class.html", &ctx)
+        .map_err(|e| crate::lab::render::tera_message(&e))
+}
+
+const REVIEWS: &str = include_str!("templates/reviews.html");
+
+/// Every trainee's text of each review of the lab, with its rubric: what the jury reads.
+pub fn reviews_page(class: &str, lab: &str, results: &[ClassResult]) -> Result<String, String> {
+    let mut order: Vec<(String, String, String)> = Vec::new();
+    for r in results {
+        for v in &r.grade.reviews {
+            if !order.iter().any(|(id, _, _)| id == &v.id) {
+                order.push((v.id.clone(), v.title.clone(), v.rubric.clone()));
+            }
+        }
+    }
+    let reviews: Vec<serde_json::Value> = order
+        .iter()
+        .map(|(id, title, rubric)| {
+            let trainees: Vec<serde_json::Value> = results
+                .iter()
+                .map(|r| {
+                    let v = r.grade.reviews.iter().find(|v| &v.id == id);
+                    serde_json::json!({
+                        "id": r.trainee.id, "name": r.trainee.name, "final": r.is_final,
+                        "text": v.map(|v| v.text.clone()).unwrap_or_default(),
+                        "truncated": v.is_some_and(|v| v.truncated),
+                        "error": v.map_or_else(|| "not read at this grading".to_string(), |v| v.error.clone()),
+                    })
+                })
+                .collect();
+            serde_json::json!({ "id": id, "title": title, "rubric": rubric, "trainees": trainees })
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("class", class);
+    ctx.insert("lab", lab);
+    ctx.insert("reviews", &reviews);
+    ctx.insert("all_final", &results.iter().all(|r| r.is_final));
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec!["html"]);
+    tera.add_raw_template("reviews.html", REVIEWS)
+        .map_err(|e| crate::lab::render::tera_message(&e))?;
+    tera.render("reviews.html", &ctx)
         .map_err(|e| crate::lab::render::tera_message(&e))
 }
 
@@ -281,6 +328,12 @@ pub fn write_all(
         "class.html".into(),
         class_page(class, lab, results)?.into_bytes(),
     )?;
+    if results.iter().any(|r| !r.grade.reviews.is_empty()) {
+        put(
+            "reviews.html".into(),
+            reviews_page(class, lab, results)?.into_bytes(),
+        )?;
+    }
     put("grades.csv".into(), grade_book(results))?;
     put("moodle.csv".into(), moodle_grades(lab, results))?;
     for r in results {
@@ -336,6 +389,39 @@ mod tests {
         assert!(rows[1][4].starts_with("10/10 points, passed"));
     }
 
+    #[test]
+    fn the_jury_reads_every_trainees_text_escaped_and_a_missing_one_says_why() {
+        let review = |text: &str, error: &str| crate::grade::Review {
+            id: "narrative".into(),
+            title: "The narrative".into(),
+            competences: vec!["debrief".into()],
+            rubric: "What happened, & why.".into(),
+            text: text.into(),
+            truncated: false,
+            error: error.into(),
+        };
+        let mut ana = result("ana", "Ana <b>", "ana@example.org", 8);
+        ana.grade.reviews = vec![review("We broke <em>prod</em> at 10:02.", "")];
+        let mut bo = result("bo", "Bo", "bo@example.org", 3);
+        bo.grade.reviews = vec![review("", "exit 128: no postmortem.md on main")];
+        let plain = result("cy", "Cy", "cy@example.org", 5);
+        let page = reviews_page("c1", "lab", &[ana, bo, plain]).expect("the page renders");
+        assert!(
+            page.contains("We broke &lt;em&gt;prod&lt;&#x2F;em&gt; at 10:02."),
+            "{page}"
+        );
+        assert!(page.contains("Ana &lt;b&gt;") && !page.contains("<em>") && !page.contains("<b>"));
+        assert!(
+            page.contains("What happened, &amp; why."),
+            "the rubric once, escaped"
+        );
+        assert!(page.contains("Nothing to read: exit 128: no postmortem.md on main"));
+        assert!(
+            page.contains("Nothing to read: not read at this grading"),
+            "a grade without it says so"
+        );
+    }
+
     fn result(id: &str, name: &str, email: &str, score: u32) -> ClassResult {
         ClassResult {
             class: "c1".into(),
@@ -372,6 +458,7 @@ mod tests {
                 measures: BTreeMap::new(),
                 hints_used: 0,
                 hint_penalty: 0,
+                reviews: Vec::new(),
             },
         }
     }

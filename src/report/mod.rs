@@ -66,6 +66,23 @@ pub fn terminal(g: &Grade, colour: bool) -> String {
             }
         }
     }
+    for r in &g.reviews {
+        let mark = paint("READ", "36;1", colour);
+        s.push_str(&format!(
+            "{mark}   -/-   {}  [{}]  for the trainer to read, not scored\n",
+            r.title, r.id
+        ));
+        if r.error.is_empty() {
+            s.push_str(&format!(
+                "           {} line(s), {} byte(s){}: the HTML and JSON reports hold the text and the rubric\n",
+                r.text.lines().count(),
+                r.text.len(),
+                if r.truncated { ", cut" } else { "" }
+            ));
+        } else {
+            s.push_str(&format!("           nothing to read: {}\n", r.error));
+        }
+    }
     let verdict = if g.passed {
         paint("PASSED", "32;1", colour)
     } else {

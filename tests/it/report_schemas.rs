@@ -232,7 +232,14 @@ fn validators_accept_good_reports_and_reject_broken_ones() {
         ],
         "measures": { "recovery": 1.5 },
         "hints_used": 0,
-        "hint_penalty": 0
+        "hint_penalty": 0,
+        "reviews": [
+            {
+                "id": "narrative", "title": "The narrative", "competences": ["debrief"],
+                "rubric": "What happened, why, what changes.", "text": "## What happened\n",
+                "truncated": false, "error": ""
+            }
+        ]
     })
     .to_string();
     let good = write(tmp.path(), "good.json", &grade);
@@ -246,6 +253,13 @@ fn validators_accept_good_reports_and_reject_broken_ones() {
     missing.as_object_mut().expect("an object").remove("schema");
     let missing = write(tmp.path(), "missing.json", &missing.to_string());
     validate_json(&missing).expect_err("a grade without `schema` must be rejected");
+    let mut no_text: Value = serde_json::from_str(&grade).expect("the fixture grade is JSON");
+    no_text["reviews"][0]
+        .as_object_mut()
+        .expect("a review")
+        .remove("text");
+    let no_text = write(tmp.path(), "no-text.json", &no_text.to_string());
+    validate_json(&no_text).expect_err("a review without its text must be rejected");
 
     let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
 <testsuites name="opslab" tests="2" failures="1" errors="0" time="3.250">
