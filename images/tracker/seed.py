@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import secrets
 import sqlite3
 import sys
@@ -185,6 +186,13 @@ def wait_up(key, deadline=300):
     fail(f"the server did not answer within {deadline}s")
 
 
+def titleize(title):
+    """A wiki title as Redmine stores it: blanks to `_`, without `,./?;|:`, first letter upper."""
+    t = re.sub(r"\s+", "_", title.strip())
+    t = "".join(c for c in t if c not in ",./?;|:")
+    return t[:1].upper() + t[1:]
+
+
 def due(v):
     if "due_in_days" in v:
         return (datetime.date.today() + datetime.timedelta(days=int(v["due_in_days"]))).isoformat()
@@ -319,12 +327,12 @@ def apply(seed):
         if st == 200:
             pages = {w["title"] for w in idx["wiki_pages"]}
     for w in seed.get("wiki", []):
-        title = w["title"]
-        if title in pages:
+        title = titleize(w["title"])
+        if title.lower() in {t.lower() for t in pages}:
             continue
         body = {"text": w["text"], "comments": w.get("comments", "")}
         if w.get("parent"):
-            body["parent_title"] = w["parent"]
+            body["parent_title"] = titleize(w["parent"])
         api.call("PUT", f"{base}/wiki/{urllib.parse.quote(title)}.json", {"wiki_page": body}, as_user=w.get("author"))
         changed = True
     if seed.get("news"):
