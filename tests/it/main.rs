@@ -12,3 +12,4 @@ mod privilege;
 mod report_schemas;
 mod runner;
 mod snapshots;
+mod tracker;
