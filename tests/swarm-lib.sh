@@ -84,3 +84,19 @@ swarm_down() {
   done
   true
 }
+
+# Memory per node: its engine (the node's container: dockerd, containerd, the shims) and the
+# containers it runs (under the node's own cgroup parent, outside the node's container).
+swarm_memory() {
+  local i engine tasks f
+  for i in 1 2 3; do
+    docker inspect -f '{{.State.Running}}' "$PREFIX-node$i" 2>/dev/null | grep -q true || continue
+    engine=$(docker stats --no-stream --format '{{.MemUsage}}' "$PREFIX-node$i" | awk '{ v=$1; u=v; gsub(/[0-9.]/, "", u); gsub(/[A-Za-z]/, "", v);
+      printf "%.0f", (u=="GiB") ? v*1024 : (u=="MiB") ? v : (u=="KiB") ? v/1024 : v/1048576 }')
+    tasks=0
+    for f in "/sys/fs/cgroup/$PREFIX-node$i/memory.current" "/sys/fs/cgroup/memory/$PREFIX-node$i/memory.usage_in_bytes"; do
+      [ -r "$f" ] && { tasks=$(( $(cat "$f") >> 20 )); break; }
+    done
+    echo "swarm-node$i: $((engine + tasks)) MiB ($engine MiB its engine, $tasks MiB its containers)"
+  done
+}

@@ -83,9 +83,19 @@ while [ -e /.opslab-pid ]; do sleep 0.1; done; true"#;
 const KILL: &str = r#"p=$(cat /.opslab-pid 2>/dev/null) || { echo "the service is not running" >&2; exit 3; }
 kill -s "$1" -- "-$p""#;
 
-/// The state of the command (`created`, `running`, `exited`), then, when it runs and has a
-/// health command ($1), `healthy` or `unhealthy`.
-const STATE: &str = r#"[ -e /.opslab-go ] || { echo created; exit 0; }
+/// Pauses the container: marks it paused (`.opslab-paused`) and sends STOP to every process
+/// in it but its init (pid 1) and this script.
+const PAUSE: &str = r#"touch /.opslab-paused
+for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -s STOP "$p" 2>/dev/null; done; true"#;
+
+/// Unpauses it: CONT to every process in it, the mark removed.
+const UNPAUSE: &str = r#"for d in /proc/[0-9]*; do kill -s CONT "${d#/proc/}" 2>/dev/null; done
+rm -f /.opslab-paused; true"#;
+
+/// The state of the container's command (`paused`, `created`, `running`, `exited`), then,
+/// when it runs and has a health command ($1), `healthy` or `unhealthy`.
+const STATE: &str = r#"[ -e /.opslab-paused ] && { echo paused; exit 0; }
+[ -e /.opslab-go ] || { echo created; exit 0; }
 [ -e /.opslab-stopped ] && { echo exited; exit 0; }
 echo running
 [ -n "$1" ] || exit 0
@@ -138,6 +148,9 @@ pub struct Swarm {
     registry: Option<String>,
     /// Image tag -> its reference in the registry, pinned by digest, once pushed.
     pushed: tokio::sync::Mutex<HashMap<String, String>>,
+    /// (service, network) -> the service's address there, for the interfaces `disconnect`
+    /// took down.
+    cut: Mutex<HashMap<(String, String), String>>,
 }
 
 /// The environment variable naming the swarm's registry (`HOST:PORT`): opslab pushes the
@@ -182,6 +195,7 @@ impl Swarm {
                 .map(|r| r.trim().trim_end_matches('/').to_string())
                 .filter(|r| !r.is_empty()),
             pushed: Default::default(),
+            cut: Default::default(),
         })
     }
 
@@ -716,6 +730,75 @@ impl Swarm {
         Ok(out)
     }
 
+    /// Takes the interface that holds `address` in the network namespace of container `cid`
+    /// (service `service`) down, or brings it up: a helper container on the node, in that
+    /// namespace with `NET_ADMIN` only, from the session's grader image (its Python), labelled
+    /// as the session's, removed once done.
+    async fn set_link(
+        &self,
+        engine: &Docker,
+        service: &str,
+        cid: &str,
+        address: &str,
+        up: bool,
+    ) -> Result<()> {
+        let what = format!(
+            "{} {service}'s interface {address}",
+            if up { "bring up" } else { "take down" }
+        );
+        let svc = self
+            .manager
+            .client()
+            .inspect_service(service, None::<InspectServiceOptions>)
+            .await
+            .map_err(op(format!("inspect {service}")))?;
+        let mut labels = svc.spec.and_then(|s| s.labels).unwrap_or_default();
+        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
+        let image = self.grader_image(&session).await?.ok_or_else(|| {
+            EngineError::Other(format!("{what}: the session {session} has no grader image"))
+        })?;
+        labels.retain(|k, _| k.starts_with("opslab."));
+        labels.insert(LABEL_ROLE.to_string(), "link".to_string());
+        labels.remove(LABEL_HEALTH);
+        let config = bollard::container::Config {
+            image: Some(image),
+            cmd: Some(vec![
+                "python3".to_string(),
+                "-c".into(),
+                SET_LINK.into(),
+                address.into(),
+                if up { "up" } else { "down" }.into(),
+            ]),
+            labels: Some(labels),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some(format!("container:{cid}")),
+                cap_drop: Some(vec!["ALL".into()]),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                memory: Some(64 << 20),
+                pids_limit: Some(16),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        run_helper(engine, config, &what).await
+    }
+
+    /// The image of a session's grader service.
+    async fn grader_image(&self, session: &str) -> Result<Option<String>> {
+        Ok(self
+            .services_with_label(&format!("{LABEL_SESSION}={session}"))
+            .await?
+            .into_iter()
+            .filter_map(|s| s.spec)
+            .find(|s| {
+                s.labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_ROLE))
+                    .is_some_and(|r| r == "grader")
+            })
+            .and_then(|s| s.task_template?.container_spec?.image))
+    }
+
     fn slot(&self, session: &str) -> Arc<tokio::sync::Mutex<Option<String>>> {
         let mut placing = match self.placing.lock() {
             Ok(p) => p,
@@ -944,6 +1027,114 @@ fn published_on(services: &[bollard::models::Service], node: &str) -> Vec<u16> {
         .collect()
 }
 
+/// Runs a helper container on a node's engine to its end (60 s at most) and removes it; an
+/// exit code other than 0 is the engine's refusal of `what`, with what the helper said.
+async fn run_helper(
+    engine: &Docker,
+    config: bollard::container::Config<String>,
+    what: &str,
+) -> Result<()> {
+    let client = engine.client();
+    let helper = client
+        .create_container(
+            None::<bollard::container::CreateContainerOptions<String>>,
+            config,
+        )
+        .await
+        .map_err(op(what.to_string()))?;
+    let run = async {
+        client
+            .start_container(
+                &helper.id,
+                None::<bollard::container::StartContainerOptions<String>>,
+            )
+            .await
+            .map_err(op(what.to_string()))?;
+        let mut wait = client.wait_container(
+            &helper.id,
+            None::<bollard::container::WaitContainerOptions<String>>,
+        );
+        let mut code = 0;
+        while let Some(w) = wait.next().await {
+            match w {
+                Ok(r) => code = r.status_code,
+                Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                Err(e) => return Err(op(what.to_string())(e)),
+            }
+        }
+        Ok(code)
+    };
+    let code = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let said = engine
+        .logs(&helper.id, 0)
+        .filter_map(|c| async move { c.ok() })
+        .concat()
+        .await;
+    let _ = client
+        .remove_container(
+            &helper.id,
+            Some(bollard::container::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    match code {
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(c)) => Err(EngineError::status(
+            what,
+            409,
+            format!("exit {c}: {}", String::from_utf8_lossy(&said).trim()),
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(EngineError::Other(format!("{what}: no end in 60s"))),
+    }
+}
+
+/// The address of container `cid` on `network`, read from the node's engine.
+async fn network_address(engine: &Docker, cid: &str, network: &str) -> Result<String> {
+    let c = engine
+        .client()
+        .inspect_container(cid, None::<bollard::container::InspectContainerOptions>)
+        .await
+        .map_err(op(format!("inspect {cid}")))?;
+    c.network_settings
+        .and_then(|n| n.networks)
+        .and_then(|n| n.get(network).cloned())
+        .and_then(|e| e.ip_address)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            EngineError::status(
+                format!("disconnect from {network}"),
+                404,
+                format!("the container is not on {network}"),
+            )
+        })
+}
+
+/// Run by `set_link` in the service's network namespace (`python3 -c`, argv: ADDRESS up|down):
+/// sets the interface that holds ADDRESS up or down (an interface keeps its IPv4 address while
+/// down, so that it is found again). Exit 3 when no interface holds it.
+const SET_LINK: &str = r#"import fcntl, socket, struct, sys
+address, up = sys.argv[1], sys.argv[2] == "up"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _, name in socket.if_nameindex():
+    n = name.encode()[:15]
+    try:
+        a = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", n))
+    except OSError:
+        continue
+    if socket.inet_ntoa(a[20:24]) != address:
+        continue
+    flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, struct.pack("16sh", n, 0))[:18])[1]
+    flags = flags | 1 if up else flags & ~1
+    fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", n, flags))
+    print(name, "up" if up else "down")
+    sys.exit(0)
+print("no interface holds", address, file=sys.stderr)
+sys.exit(3)
+"#;
+
 /// Percent-encodes a query value.
 fn url_encode(s: &str) -> String {
     s.bytes()
@@ -1074,12 +1265,27 @@ impl Backend for Swarm {
         }
     }
 
+    /// Brings back an interface `disconnect` took down; a service cannot join a network it
+    /// was not defined with (that would replace its container).
     async fn connect_network(
         &self,
         container: &str,
         network: &str,
         _aliases: Vec<String>,
     ) -> Result<()> {
+        let cut = self.cut.lock().ok().and_then(|c| {
+            c.get(&(container.to_string(), network.to_string()))
+                .cloned()
+        });
+        if let Some(address) = cut {
+            let (engine, cid, _) = self.locate(container).await?;
+            self.set_link(&engine, container, &cid, &address, true)
+                .await?;
+            if let Ok(mut c) = self.cut.lock() {
+                c.remove(&(container.to_string(), network.to_string()));
+            }
+            return Ok(());
+        }
         Err(EngineError::status(
             format!("connect {container} to {network}"),
             501,
@@ -1088,12 +1294,19 @@ impl Backend for Swarm {
         ))
     }
 
+    /// Swarm networks refuse `disconnect` (and changing a service's networks replaces its
+    /// container): the service's interface on the network is taken down instead, from inside
+    /// its network namespace, by a helper container on its node (`set_link`). Its address
+    /// stays; nothing reaches it, nor leaves through it, until `connect_network` brings it up.
     async fn disconnect(&self, container: &str, network: &str) -> Result<()> {
-        Err(EngineError::status(
-            format!("disconnect {container} from {network}"),
-            501,
-            "swarm networks refuse disconnect: not supported on a swarm session yet",
-        ))
+        let (engine, cid, _) = self.locate(container).await?;
+        let address = network_address(&engine, &cid, network).await?;
+        self.set_link(&engine, container, &cid, &address, false)
+            .await?;
+        if let Ok(mut cut) = self.cut.lock() {
+            cut.insert((container.to_string(), network.to_string()), address);
+        }
+        Ok(())
     }
 
     /// Remembers the volume: it is made on the node of the service that mounts it, with these
@@ -1269,14 +1482,20 @@ impl Backend for Swarm {
         Ok(())
     }
 
+    /// Stops every process of the container (`PAUSE`) rather than freezing its cgroup: a
+    /// command run in a container (a state read, a grading's probe) whose start meets the
+    /// freezer stays stuck in it, and the node's engine answers nothing more about that
+    /// container, not even `unpause`.
     async fn pause(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.pause(&cid).await
+        self.supervise(&engine, &cid, container, "pause", PAUSE, &[], 20)
+            .await
     }
 
     async fn unpause(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.unpause(&cid).await
+        self.supervise(&engine, &cid, container, "unpause", UNPAUSE, &[], 20)
+            .await
     }
 
     /// Removes the service; the swarm removes its task's container on its node.
@@ -1339,8 +1558,8 @@ impl Backend for Swarm {
         st.node_address = node.address.clone();
         st.node_address_guessed = node.address_guessed;
         st.node_ports = self.node_ports(&l.id, &cid, &wanted).await?;
-        // The command's state and health, from its supervisor (a paused or stopped container
-        // runs nothing: the engine's state stands). The health check is run here as the
+        // The command's state and health, from its supervisor and opslab's pause (a container
+        // the engine stopped or froze runs nothing: the engine's state stands). The health check is run here as the
         // engine would run it (`sh -c`, as the container's user): the swarm is given none.
         st.health_check = l.labels.get(LABEL_HEALTH).cloned();
         st.health = if st.health_check.is_some() {
@@ -1369,7 +1588,8 @@ impl Backend for Swarm {
             if let Some(h) = lines.next() {
                 st.health = h.trim().to_string();
             }
-            st.running = state == "running";
+            st.paused = state == "paused";
+            st.running = state == "running" || st.paused;
             if !state.is_empty() {
                 st.status = state;
             }
