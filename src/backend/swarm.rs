@@ -84,9 +84,19 @@ const KILL: &str = r#"p=$(cat /.opslab-pid 2>/dev/null) || { echo "the service i
 kill -s "$1" -- "-$p""#;
 
 /// Pauses the container: marks it paused (`.opslab-paused`) and sends STOP to every process
-/// in it but its init (pid 1) and this script.
+/// in it but its init (pid 1), this script and the processes it runs under (the exec's
+/// `timeout`).
 const PAUSE: &str = r#"touch /.opslab-paused
-for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] || kill -s STOP "$p" 2>/dev/null; done; true"#;
+keep=" 1 $$ "; p=$$
+while [ -r "/proc/$p/status" ]; do
+  q=""; while read -r k v rest; do [ "$k" = PPid: ] && q=$v && break; done < "/proc/$p/status"
+  [ -n "$q" ] && [ "$q" != 0 ] || break
+  keep="$keep$q "; p=$q
+done
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  case "$keep" in *" $p "*) ;; *) kill -s STOP "$p" 2>/dev/null ;; esac
+done; true"#;
 
 /// Unpauses it: CONT to every process in it, the mark removed.
 const UNPAUSE: &str = r#"for d in /proc/[0-9]*; do kill -s CONT "${d#/proc/}" 2>/dev/null; done
@@ -628,7 +638,15 @@ impl Swarm {
             .await
             .map_err(op("list services"))?;
         let used = published_on(&services, node);
-        let mut free = (first..=last).filter(|p| !used.contains(p));
+        // From a random place in the range: two opslab processes placing sessions on the same
+        // node at the same moment seldom choose the same port.
+        let mut free: Vec<u16> = (first..=last).filter(|p| !used.contains(p)).collect();
+        if !free.is_empty() {
+            use rand::Rng;
+            let at = rand::thread_rng().gen_range(0..free.len());
+            free.rotate_left(at);
+        }
+        let mut free = free.into_iter();
         let mut out = HashMap::new();
         for p in &spec.ports {
             let Some(np) = free.next() else {
