@@ -62,13 +62,13 @@ cleanup() {
 trap cleanup EXIT
 
 say "images (node, lab, grader)"
-"$OPSLAB" images build swarm-node registry toolbox grader workstation postgres sprint-prod | tee "$WORK/images.txt"
+"$OPSLAB" images build swarm-node registry toolbox grader workstation postgres shop-app sprint-prod | tee "$WORK/images.txt"
 tag_of() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/images.txt"; }
 NODE_IMAGE=$(tag_of swarm-node)
 # Loaded into every node: the fixtures' images. The manager (where opslab builds and pushes)
 # also gets the registry's and sprint-restore's own, which the workers pull from the registry.
 LAB_TAGS="opslab/debian:bookworm $(tag_of common) $(tag_of toolbox) $(tag_of grader) $(tag_of workstation)"
-MANAGER_TAGS="$(tag_of registry) $(tag_of postgres) $(tag_of sprint-prod)"
+MANAGER_TAGS="$(tag_of registry) $(tag_of postgres) $(tag_of shop-app) $(tag_of sprint-prod)"
 REGISTRY=$PREFIX-node1:5000
 GRADER=$(tag_of grader)
 [ -n "$NODE_IMAGE" ] && [ -n "$GRADER" ] || fail "images not built"
