@@ -60,12 +60,14 @@ test-offline: build
 
 # Start/stop against Docker Compose and grading cost; each lab's figures; a class of 30; one
 # trainee's busy loop beside another's grading; validation at scale; every image built cold, one at a
-# time and side by side, and their export; `make demo` from a fresh clone, phase by phase.
+# time and side by side, and their export; `make demo` from a fresh clone, phase by phase; sessions
+# per minute on a three-node swarm against one host.
 bench:
 	cargo build --release
 	bash bench/run
 	bash bench/labs
 	bash bench/class
+	bash bench/swarm
 	bash bench/observe
 	bash bench/hog
 	bash bench/validate

@@ -414,22 +414,42 @@ impl Class<'_> {
         }
         let key_file = dir.join("keys").join(&t.id);
         write_private(&key_file, out.stdout.as_bytes())?;
-        let port = s
-            .published_ports(self.engine)
-            .await
-            .get(svc.name.get_ref())
-            .and_then(|m| m.get(&22).copied())
-            .ok_or_else(|| {
-                ClassError::Access("the workstation's SSH port is not published".into())
-            })?;
+        // On a swarm: the node's address for trainees and the port published there.
+        let (host, port) = match s.node_access(self.engine, svc.name.get_ref(), 22).await {
+            Some((address, port, guessed)) => {
+                if guessed {
+                    eprintln!(
+                        "warning: {}: the node that runs it has no `{}` label; the access \
+                         sheet gives its swarm address {address}, which trainees may not reach \
+                         (on a manager: docker node update --label-add {}=ADDRESS NODE)",
+                        s.id,
+                        crate::labels::LABEL_NODE_ADDRESS,
+                        crate::labels::LABEL_NODE_ADDRESS
+                    );
+                }
+                (address, port)
+            }
+            None => {
+                let port = s
+                    .published_ports(self.engine)
+                    .await
+                    .get(svc.name.get_ref())
+                    .and_then(|m| m.get(&22).copied())
+                    .ok_or_else(|| {
+                        ClassError::Access("the workstation's SSH port is not published".into())
+                    })?;
+                let host = if info.bind == "0.0.0.0" {
+                    session::hostname()
+                } else {
+                    info.bind.clone()
+                };
+                (host, port)
+            }
+        };
         Ok(Access {
             trainee: t.clone(),
             session: s.id.clone(),
-            host: if info.bind == "0.0.0.0" {
-                session::hostname()
-            } else {
-                info.bind.clone()
-            },
+            host,
             port,
             user,
             key_file,

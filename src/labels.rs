@@ -37,6 +37,13 @@ pub const LABEL_HEALTH: &str = "opslab.health";
 /// On a swarm node (set by the trainer): the address of its engine, e.g. `tcp://10.0.0.5:2375`,
 /// through which opslab runs commands in, and reads files and logs of, the containers there.
 pub const LABEL_NODE_ENGINE: &str = "opslab.engine";
+/// On a swarm node (set by the trainer): the address trainees reach the node at (a name or an
+/// IP), written on a class's access sheet with the node's SSH ports.
+pub const LABEL_NODE_ADDRESS: &str = "opslab.address";
+/// On a swarm node (set by the trainer): the ports opslab publishes sessions' ports on there,
+/// `FIRST-LAST` (the range the node's firewall lets trainees reach); without it the node's
+/// engine picks them in its ephemeral range.
+pub const LABEL_NODE_PORTS: &str = "opslab.ports";
 
 // ---- an assessment's sessions ----
 

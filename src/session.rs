@@ -255,6 +255,35 @@ impl Session {
         out
     }
 
+    /// On an engine of several machines: where `port` of `service` is reached from outside,
+    /// the address of the node that runs it and the port published there (through the
+    /// session's gate when it has one), and whether that address is only the node's swarm
+    /// address (its trainer gave none). None on one engine.
+    pub async fn node_access(
+        &self,
+        engine: &Engine,
+        service: &str,
+        port: u16,
+    ) -> Option<(String, u16, bool)> {
+        let (cid, port) = match self.containers.get(GATE) {
+            Some(gid) => {
+                let st = engine.inspect(gid).await.ok()?;
+                let forwards = st.labels.get(LABEL_FORWARDS).cloned().unwrap_or_default();
+                let (gate_port, _, _) = parse_forwards(&forwards)
+                    .into_iter()
+                    .find(|(_, s, p)| s == service && *p == port)?;
+                (gid.clone(), gate_port)
+            }
+            None => (self.containers.get(service)?.clone(), port),
+        };
+        let st = engine.inspect(&cid).await.ok()?;
+        if st.node.is_empty() {
+            return None;
+        }
+        let published = st.node_ports.get(&port).copied()?;
+        Some((st.node_address, published, st.node_address_guessed))
+    }
+
     pub fn container(&self, service: &str) -> Result<&str, SessionError> {
         self.containers
             .get(service)

@@ -859,6 +859,9 @@ impl Backend for Docker {
                 .collect(),
             networks: net.networks.unwrap_or_default().into_keys().collect(),
             node: String::new(),
+            node_address: String::new(),
+            node_ports: HashMap::new(),
+            node_address_guessed: false,
         })
     }
 

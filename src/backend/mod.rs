@@ -155,6 +155,14 @@ pub struct ContainerState {
     /// The machine that runs it on an engine of several (a swarm node's hostname); empty on
     /// one engine.
     pub node: String,
+    /// On a swarm: the address trainees reach the node at (its `opslab.address` label, else
+    /// the address it has in the swarm), and the ports published there (container port ->
+    /// node port). Empty on one engine, where `ports` says it all.
+    pub node_address: String,
+    pub node_ports: HashMap<u16, u16>,
+    /// The node has no `opslab.address` label: `node_address` is its swarm address, which
+    /// trainees may not reach.
+    pub node_address_guessed: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -38,7 +38,9 @@ use super::{
     Backend, BuildEvent, ByteStream, ContainerSpec, ContainerState, EngineError, ExecRequest,
     Listed, Reach, RunningExec, DEFAULT_NANO_CPUS, LABEL_SERVICE, LABEL_SESSION,
 };
-use crate::labels::{LABEL_HEALTH, LABEL_NAME, LABEL_NODE_ENGINE, LABEL_ROLE};
+use crate::labels::{
+    LABEL_HEALTH, LABEL_NAME, LABEL_NODE_ADDRESS, LABEL_NODE_ENGINE, LABEL_NODE_PORTS, LABEL_ROLE,
+};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -81,9 +83,29 @@ while [ -e /.opslab-pid ]; do sleep 0.1; done; true"#;
 const KILL: &str = r#"p=$(cat /.opslab-pid 2>/dev/null) || { echo "the service is not running" >&2; exit 3; }
 kill -s "$1" -- "-$p""#;
 
-/// The state of the command (`created`, `running`, `exited`), then, when it runs and has a
-/// health command ($1), `healthy` or `unhealthy`.
-const STATE: &str = r#"[ -e /.opslab-go ] || { echo created; exit 0; }
+/// Pauses the container: marks it paused (`.opslab-paused`) and sends STOP to every process
+/// in it but its init (pid 1), this script and the processes it runs under (the exec's
+/// `timeout`).
+const PAUSE: &str = r#"touch /.opslab-paused
+keep=" 1 $$ "; p=$$
+while [ -r "/proc/$p/status" ]; do
+  q=""; while read -r k v rest; do [ "$k" = PPid: ] && q=$v && break; done < "/proc/$p/status"
+  [ -n "$q" ] && [ "$q" != 0 ] || break
+  keep="$keep$q "; p=$q
+done
+for d in /proc/[0-9]*; do
+  p=${d#/proc/}
+  case "$keep" in *" $p "*) ;; *) kill -s STOP "$p" 2>/dev/null ;; esac
+done; true"#;
+
+/// Unpauses it: CONT to every process in it, the mark removed.
+const UNPAUSE: &str = r#"for d in /proc/[0-9]*; do kill -s CONT "${d#/proc/}" 2>/dev/null; done
+rm -f /.opslab-paused; true"#;
+
+/// The state of the container's command (`paused`, `created`, `running`, `exited`), then,
+/// when it runs and has a health command ($1), `healthy` or `unhealthy`.
+const STATE: &str = r#"[ -e /.opslab-paused ] && { echo paused; exit 0; }
+[ -e /.opslab-go ] || { echo created; exit 0; }
 [ -e /.opslab-stopped ] && { echo exited; exit 0; }
 echo running
 [ -n "$1" ] || exit 0
@@ -106,6 +128,12 @@ struct Node {
     /// "ready", "down", "disconnected", "unknown".
     state: String,
     nano_cpus: i64,
+    /// The address trainees reach it at: its `opslab.address` label, else the address the
+    /// node has in the swarm (`address_guessed`).
+    address: String,
+    address_guessed: bool,
+    /// The ports opslab publishes on there (its `opslab.ports` label, `FIRST-LAST`).
+    ports: Option<(u16, u16)>,
 }
 
 /// A swarm, through its manager's engine.
@@ -123,7 +151,22 @@ pub struct Swarm {
     placing: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<String>>>>>,
     /// Volumes asked for, created on the node with the service that mounts them: name -> labels.
     volumes: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// Held while ports are chosen on a node and the service that publishes them is created.
+    publishing: tokio::sync::Mutex<()>,
+    /// The registry inside the cluster the nodes pull images from (`OPSLAB_REGISTRY`,
+    /// `HOST:PORT` as the nodes' engines and the manager's name it), if any.
+    registry: Option<String>,
+    /// Image tag -> its reference in the registry, pinned by digest, once pushed.
+    pushed: tokio::sync::Mutex<HashMap<String, String>>,
+    /// (service, network) -> the service's address there, for the interfaces `disconnect`
+    /// took down.
+    cut: Mutex<HashMap<(String, String), String>>,
 }
+
+/// The environment variable naming the swarm's registry (`HOST:PORT`): opslab pushes the
+/// images of sessions there and the services pull them by digest. Without it, every node must
+/// hold the images (loaded into each).
+pub const REGISTRY_ENV: &str = "OPSLAB_REGISTRY";
 
 impl Swarm {
     /// Connects to the swarm's manager at `host` (`tcp://ADDRESS:PORT`, `unix:///PATH`), or the
@@ -156,6 +199,13 @@ impl Swarm {
             located: Default::default(),
             placing: Default::default(),
             volumes: Default::default(),
+            publishing: Default::default(),
+            registry: std::env::var(REGISTRY_ENV)
+                .ok()
+                .map(|r| r.trim().trim_end_matches('/').to_string())
+                .filter(|r| !r.is_empty()),
+            pushed: Default::default(),
+            cut: Default::default(),
         })
     }
 
@@ -570,6 +620,203 @@ impl Swarm {
         Ok(smallest.map_or(wanted, |s| wanted.min(s)))
     }
 
+    /// The node ports of a service's published ports (container port -> node port): free
+    /// ones of the node's `opslab.ports` range, or none (the node's engine picks them) when
+    /// the node has no range.
+    async fn choose_ports(&self, spec: &ContainerSpec, node: &str) -> Result<HashMap<u16, u16>> {
+        if spec.ports.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let n = self.node(node).await?;
+        let Some((first, last)) = n.ports else {
+            return Ok(HashMap::new());
+        };
+        let services = self
+            .manager
+            .client()
+            .list_services(None::<ListServicesOptions<String>>)
+            .await
+            .map_err(op("list services"))?;
+        let used = published_on(&services, node);
+        // From a random place in the range: two opslab processes placing sessions on the same
+        // node at the same moment seldom choose the same port.
+        let mut free: Vec<u16> = (first..=last).filter(|p| !used.contains(p)).collect();
+        if !free.is_empty() {
+            use rand::Rng;
+            let at = rand::thread_rng().gen_range(0..free.len());
+            free.rotate_left(at);
+        }
+        let mut free = free.into_iter();
+        let mut out = HashMap::new();
+        for p in &spec.ports {
+            let Some(np) = free.next() else {
+                return Err(EngineError::Other(format!(
+                    "swarm node {} has no free port left in its {LABEL_NODE_PORTS} range \
+                     {first}-{last}",
+                    n.hostname
+                )));
+            };
+            out.insert(*p, np);
+        }
+        Ok(out)
+    }
+
+    /// The image a service runs: its tag, or, with a registry in the cluster, the image pushed
+    /// there (through the manager's engine) under the same repository and content-hash tag,
+    /// pinned by digest (`REGISTRY/opslab/NAME:HASH@sha256:…`), which the nodes pull.
+    async fn pinned(&self, tag: &str) -> Result<String> {
+        let Some(registry) = &self.registry else {
+            return Ok(tag.to_string());
+        };
+        let mut pushed = self.pushed.lock().await;
+        if let Some(p) = pushed.get(tag) {
+            return Ok(p.clone());
+        }
+        let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let target = format!("{registry}/{repo}");
+        let client = self.manager.client();
+        client
+            .tag_image(
+                tag,
+                Some(bollard::image::TagImageOptions {
+                    repo: target.clone(),
+                    tag: version.to_string(),
+                }),
+            )
+            .await
+            .map_err(op(format!("tag {tag} as {target}:{version}")))?;
+        let mut push = client.push_image(
+            &target,
+            Some(bollard::image::PushImageOptions {
+                tag: version.to_string(),
+            }),
+            None,
+        );
+        while let Some(step) = push.next().await {
+            step.map_err(op(format!("push {target}:{version}")))?;
+        }
+        let image = client
+            .inspect_image(&format!("{target}:{version}"))
+            .await
+            .map_err(op(format!("inspect image {target}:{version}")))?;
+        let digest = image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|d| d.strip_prefix(&format!("{target}@")).map(str::to_string))
+            .ok_or_else(|| {
+                EngineError::Other(format!(
+                    "{target}:{version} was pushed to {registry}, which gave no digest"
+                ))
+            })?;
+        let pinned = format!("{target}:{version}@{digest}");
+        pushed.insert(tag.to_string(), pinned.clone());
+        Ok(pinned)
+    }
+
+    /// The node ports of a service's published ports (container port -> node port): those
+    /// its definition fixes, and those the node's engine picked, from the status of the task
+    /// whose container is `cid`.
+    async fn node_ports(
+        &self,
+        service: &str,
+        cid: &str,
+        wanted: &[(u16, u16)],
+    ) -> Result<HashMap<u16, u16>> {
+        let mut out: HashMap<u16, u16> = wanted.iter().filter(|(_, n)| *n > 0).copied().collect();
+        if out.len() == wanted.len() {
+            return Ok(out);
+        }
+        for t in self.tasks(service).await? {
+            if t["Status"]["ContainerStatus"]["ContainerID"].as_str() != Some(cid) {
+                continue;
+            }
+            for p in t["Status"]["PortStatus"]["Ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let target = p["TargetPort"].as_u64().and_then(|t| u16::try_from(t).ok());
+                let published = p["PublishedPort"]
+                    .as_u64()
+                    .and_then(|n| u16::try_from(n).ok());
+                if let (Some(t), Some(n)) = (target, published) {
+                    out.insert(t, n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the interface that holds `address` in the network namespace of container `cid`
+    /// (service `service`) down, or brings it up: a helper container on the node, in that
+    /// namespace with `NET_ADMIN` only, from the session's grader image (its Python), labelled
+    /// as the session's, removed once done.
+    async fn set_link(
+        &self,
+        engine: &Docker,
+        service: &str,
+        cid: &str,
+        address: &str,
+        up: bool,
+    ) -> Result<()> {
+        let what = format!(
+            "{} {service}'s interface {address}",
+            if up { "bring up" } else { "take down" }
+        );
+        let svc = self
+            .manager
+            .client()
+            .inspect_service(service, None::<InspectServiceOptions>)
+            .await
+            .map_err(op(format!("inspect {service}")))?;
+        let mut labels = svc.spec.and_then(|s| s.labels).unwrap_or_default();
+        let session = labels.get(LABEL_SESSION).cloned().unwrap_or_default();
+        let image = self.grader_image(&session).await?.ok_or_else(|| {
+            EngineError::Other(format!("{what}: the session {session} has no grader image"))
+        })?;
+        labels.retain(|k, _| k.starts_with("opslab."));
+        labels.insert(LABEL_ROLE.to_string(), "link".to_string());
+        labels.remove(LABEL_HEALTH);
+        let config = bollard::container::Config {
+            image: Some(image),
+            cmd: Some(vec![
+                "python3".to_string(),
+                "-c".into(),
+                SET_LINK.into(),
+                address.into(),
+                if up { "up" } else { "down" }.into(),
+            ]),
+            labels: Some(labels),
+            host_config: Some(bollard::models::HostConfig {
+                network_mode: Some(format!("container:{cid}")),
+                cap_drop: Some(vec!["ALL".into()]),
+                cap_add: Some(vec!["NET_ADMIN".into()]),
+                memory: Some(64 << 20),
+                pids_limit: Some(16),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        run_helper(engine, config, &what).await
+    }
+
+    /// The image of a session's grader service.
+    async fn grader_image(&self, session: &str) -> Result<Option<String>> {
+        Ok(self
+            .services_with_label(&format!("{LABEL_SESSION}={session}"))
+            .await?
+            .into_iter()
+            .filter_map(|s| s.spec)
+            .find(|s| {
+                s.labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_ROLE))
+                    .is_some_and(|r| r == "grader")
+            })
+            .and_then(|s| s.task_template?.container_spec?.image))
+    }
+
     fn slot(&self, session: &str) -> Arc<tokio::sync::Mutex<Option<String>>> {
         let mut placing = match self.placing.lock() {
             Ok(p) => p,
@@ -606,6 +853,7 @@ fn service_spec(
     nano_cpus: i64,
     node: &str,
     volumes: &HashMap<String, HashMap<String, String>>,
+    published: &HashMap<u16, u16>,
 ) -> ServiceSpec {
     let mounts = mounts_of(spec, volumes);
     let health_check = no_health();
@@ -669,7 +917,7 @@ fn service_spec(
             replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
             ..Default::default()
         }),
-        endpoint_spec: Some(endpoint_of(spec)),
+        endpoint_spec: Some(endpoint_of(spec, published)),
         ..Default::default()
     }
 }
@@ -714,8 +962,9 @@ fn labels_of(spec: &ContainerSpec) -> HashMap<String, String> {
     labels
 }
 
-/// `dnsrr` (no virtual IP: no IPVS needed), ports published in host mode on the node.
-fn endpoint_of(spec: &ContainerSpec) -> EndpointSpec {
+/// `dnsrr` (no virtual IP: no IPVS needed), ports published in host mode on the node, on the
+/// node ports chosen (`published`), else on ports the node's engine picks.
+fn endpoint_of(spec: &ContainerSpec, published: &HashMap<u16, u16>) -> EndpointSpec {
     EndpointSpec {
         mode: Some(EndpointSpecModeEnum::DNSRR),
         ports: Some(
@@ -723,6 +972,7 @@ fn endpoint_of(spec: &ContainerSpec) -> EndpointSpec {
                 .iter()
                 .map(|p| EndpointPortConfig {
                     target_port: Some(i64::from(*p)),
+                    published_port: published.get(p).map(|n| i64::from(*n)),
                     publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
                     ..Default::default()
                 })
@@ -748,8 +998,160 @@ fn node_of(v: &Value) -> Node {
         nano_cpus: v["Description"]["Resources"]["NanoCPUs"]
             .as_i64()
             .unwrap_or(0),
+        address_guessed: v["Spec"]["Labels"][LABEL_NODE_ADDRESS]
+            .as_str()
+            .is_none_or(|a| a.trim().is_empty()),
+        address: v["Spec"]["Labels"][LABEL_NODE_ADDRESS]
+            .as_str()
+            .filter(|a| !a.trim().is_empty())
+            .or_else(|| v["Status"]["Addr"].as_str())
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        ports: v["Spec"]["Labels"][LABEL_NODE_PORTS]
+            .as_str()
+            .and_then(port_range),
     }
 }
+
+/// `FIRST-LAST` (a node's `opslab.ports`), or None when it is not a range of ports.
+fn port_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.trim().split_once('-')?;
+    let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a > 0 && a <= b).then_some((a, b))
+}
+
+/// The ports published on a node by the services constrained to it (`node.id==NODE`).
+fn published_on(services: &[bollard::models::Service], node: &str) -> Vec<u16> {
+    let constraint = format!("node.id=={node}");
+    services
+        .iter()
+        .filter_map(|s| s.spec.as_ref())
+        .filter(|spec| {
+            spec.task_template
+                .as_ref()
+                .and_then(|t| t.placement.as_ref())
+                .and_then(|p| p.constraints.as_ref())
+                .is_some_and(|c| c.contains(&constraint))
+        })
+        .flat_map(|spec| {
+            spec.endpoint_spec
+                .as_ref()
+                .and_then(|e| e.ports.clone())
+                .unwrap_or_default()
+        })
+        .filter_map(|p| p.published_port.and_then(|p| u16::try_from(p).ok()))
+        .filter(|p| *p > 0)
+        .collect()
+}
+
+/// Runs a helper container on a node's engine to its end (60 s at most) and removes it; an
+/// exit code other than 0 is the engine's refusal of `what`, with what the helper said.
+async fn run_helper(
+    engine: &Docker,
+    config: bollard::container::Config<String>,
+    what: &str,
+) -> Result<()> {
+    let client = engine.client();
+    let helper = client
+        .create_container(
+            None::<bollard::container::CreateContainerOptions<String>>,
+            config,
+        )
+        .await
+        .map_err(op(what.to_string()))?;
+    let run = async {
+        client
+            .start_container(
+                &helper.id,
+                None::<bollard::container::StartContainerOptions<String>>,
+            )
+            .await
+            .map_err(op(what.to_string()))?;
+        let mut wait = client.wait_container(
+            &helper.id,
+            None::<bollard::container::WaitContainerOptions<String>>,
+        );
+        let mut code = 0;
+        while let Some(w) = wait.next().await {
+            match w {
+                Ok(r) => code = r.status_code,
+                Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                Err(e) => return Err(op(what.to_string())(e)),
+            }
+        }
+        Ok(code)
+    };
+    let code = tokio::time::timeout(Duration::from_secs(60), run).await;
+    let said = engine
+        .logs(&helper.id, 0)
+        .filter_map(|c| async move { c.ok() })
+        .concat()
+        .await;
+    let _ = client
+        .remove_container(
+            &helper.id,
+            Some(bollard::container::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    match code {
+        Ok(Ok(0)) => Ok(()),
+        Ok(Ok(c)) => Err(EngineError::status(
+            what,
+            409,
+            format!("exit {c}: {}", String::from_utf8_lossy(&said).trim()),
+        )),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(EngineError::Other(format!("{what}: no end in 60s"))),
+    }
+}
+
+/// The address of container `cid` on `network`, read from the node's engine.
+async fn network_address(engine: &Docker, cid: &str, network: &str) -> Result<String> {
+    let c = engine
+        .client()
+        .inspect_container(cid, None::<bollard::container::InspectContainerOptions>)
+        .await
+        .map_err(op(format!("inspect {cid}")))?;
+    c.network_settings
+        .and_then(|n| n.networks)
+        .and_then(|n| n.get(network).cloned())
+        .and_then(|e| e.ip_address)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            EngineError::status(
+                format!("disconnect from {network}"),
+                404,
+                format!("the container is not on {network}"),
+            )
+        })
+}
+
+/// Run by `set_link` in the service's network namespace (`python3 -c`, argv: ADDRESS up|down):
+/// sets the interface that holds ADDRESS up or down (an interface keeps its IPv4 address while
+/// down, so that it is found again). Exit 3 when no interface holds it.
+const SET_LINK: &str = r#"import fcntl, socket, struct, sys
+address, up = sys.argv[1], sys.argv[2] == "up"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _, name in socket.if_nameindex():
+    n = name.encode()[:15]
+    try:
+        a = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", n))
+    except OSError:
+        continue
+    if socket.inet_ntoa(a[20:24]) != address:
+        continue
+    flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, struct.pack("16sh", n, 0))[:18])[1]
+    flags = flags | 1 if up else flags & ~1
+    fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", n, flags))
+    print(name, "up" if up else "down")
+    sys.exit(0)
+print("no interface holds", address, file=sys.stderr)
+sys.exit(3)
+"#;
 
 /// Percent-encodes a query value.
 fn url_encode(s: &str) -> String {
@@ -881,12 +1283,27 @@ impl Backend for Swarm {
         }
     }
 
+    /// Brings back an interface `disconnect` took down; a service cannot join a network it
+    /// was not defined with (that would replace its container).
     async fn connect_network(
         &self,
         container: &str,
         network: &str,
         _aliases: Vec<String>,
     ) -> Result<()> {
+        let cut = self.cut.lock().ok().and_then(|c| {
+            c.get(&(container.to_string(), network.to_string()))
+                .cloned()
+        });
+        if let Some(address) = cut {
+            let (engine, cid, _) = self.locate(container).await?;
+            self.set_link(&engine, container, &cid, &address, true)
+                .await?;
+            if let Ok(mut c) = self.cut.lock() {
+                c.remove(&(container.to_string(), network.to_string()));
+            }
+            return Ok(());
+        }
         Err(EngineError::status(
             format!("connect {container} to {network}"),
             501,
@@ -895,12 +1312,19 @@ impl Backend for Swarm {
         ))
     }
 
+    /// Swarm networks refuse `disconnect` (and changing a service's networks replaces its
+    /// container): the service's interface on the network is taken down instead, from inside
+    /// its network namespace, by a helper container on its node (`set_link`). Its address
+    /// stays; nothing reaches it, nor leaves through it, until `connect_network` brings it up.
     async fn disconnect(&self, container: &str, network: &str) -> Result<()> {
-        Err(EngineError::status(
-            format!("disconnect {container} from {network}"),
-            501,
-            "swarm networks refuse disconnect: not supported on a swarm session yet",
-        ))
+        let (engine, cid, _) = self.locate(container).await?;
+        let address = network_address(&engine, &cid, network).await?;
+        self.set_link(&engine, container, &cid, &address, false)
+            .await?;
+        if let Ok(mut cut) = self.cut.lock() {
+            cut.insert((container.to_string(), network.to_string()), address);
+        }
+        Ok(())
     }
 
     /// Remembers the volume: it is made on the node of the service that mounts it, with these
@@ -956,6 +1380,11 @@ impl Backend for Swarm {
     /// file) before running its command, so that files uploaded meanwhile are in place.
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let command = self.gated_command(spec).await?;
+        let pinned = ContainerSpec {
+            image: self.pinned(&spec.image).await?,
+            ..spec.clone()
+        };
+        let spec = &pinned;
         let nano_cpus = self.cpu_cap(spec.nano_cpus).await?;
         let session = spec.labels.get(LABEL_SESSION).cloned().unwrap_or_default();
         // The session's place is found or made once; its services are then created side by
@@ -972,13 +1401,18 @@ impl Backend for Swarm {
             node.clone().unwrap_or_default()
         };
         let volumes = self.volumes.lock().map(|v| v.clone()).unwrap_or_default();
-        let service = service_spec(spec, command, nano_cpus, &node, &volumes);
+        // Ports from the node's range, when the trainer gave one: chosen and taken (the
+        // service created) under one lock, so that two services never get the same.
+        let publishing = self.publishing.lock().await;
+        let published = self.choose_ports(spec, &node).await?;
+        let service = service_spec(spec, command, nano_cpus, &node, &volumes, &published);
         let created = self
             .manager
             .client()
             .create_service(service, None)
             .await
             .map_err(op(format!("create service {}", spec.name)))?;
+        drop(publishing);
         let id = created.id.unwrap_or_default();
         self.wait_running(&id, &spec.name).await?;
         Ok(id)
@@ -1066,14 +1500,20 @@ impl Backend for Swarm {
         Ok(())
     }
 
+    /// Stops every process of the container (`PAUSE`) rather than freezing its cgroup: a
+    /// command run in a container (a state read, a grading's probe) whose start meets the
+    /// freezer stays stuck in it, and the node's engine answers nothing more about that
+    /// container, not even `unpause`.
     async fn pause(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.pause(&cid).await
+        self.supervise(&engine, &cid, container, "pause", PAUSE, &[], 20)
+            .await
     }
 
     async fn unpause(&self, container: &str) -> Result<()> {
         let (engine, cid, _) = self.locate(container).await?;
-        engine.unpause(&cid).await
+        self.supervise(&engine, &cid, container, "unpause", UNPAUSE, &[], 20)
+            .await
     }
 
     /// Removes the service; the swarm removes its task's container on its node.
@@ -1111,13 +1551,33 @@ impl Backend for Swarm {
             .map_err(op(format!("inspect {container}")))?;
         let (engine, cid, node) = self.locate(container).await?;
         let mut st = engine.inspect(&cid).await?;
+        let wanted: Vec<(u16, u16)> = service
+            .spec
+            .as_ref()
+            .and_then(|s| s.endpoint_spec.as_ref())
+            .and_then(|e| e.ports.clone())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| {
+                let target = u16::try_from(p.target_port?).ok()?;
+                Some((
+                    target,
+                    p.published_port
+                        .and_then(|n| u16::try_from(n).ok())
+                        .unwrap_or(0),
+                ))
+            })
+            .collect();
         let l = listed(service);
-        st.id = l.id;
+        st.id = l.id.clone();
         st.name = l.name;
         st.ports.clear();
-        st.node = node.hostname;
-        // The command's state and health, from its supervisor (a paused or stopped container
-        // runs nothing: the engine's state stands). The health check is run here as the
+        st.node = node.hostname.clone();
+        st.node_address = node.address.clone();
+        st.node_address_guessed = node.address_guessed;
+        st.node_ports = self.node_ports(&l.id, &cid, &wanted).await?;
+        // The command's state and health, from its supervisor and opslab's pause (a container
+        // the engine stopped or froze runs nothing: the engine's state stands). The health check is run here as the
         // engine would run it (`sh -c`, as the container's user): the swarm is given none.
         st.health_check = l.labels.get(LABEL_HEALTH).cloned();
         st.health = if st.health_check.is_some() {
@@ -1146,7 +1606,8 @@ impl Backend for Swarm {
             if let Some(h) = lines.next() {
                 st.health = h.trim().to_string();
             }
-            st.running = state == "running";
+            st.paused = state == "paused";
+            st.running = state == "running" || st.paused;
             if !state.is_empty() {
                 st.status = state;
             }
@@ -1214,9 +1675,13 @@ mod tests {
     fn a_node_is_read_from_the_swarm_api() {
         let v = serde_json::json!({
             "ID": "n1",
-            "Spec": { "Labels": { "opslab.engine": "tcp://127.0.0.1:2401" } },
+            "Spec": { "Labels": {
+                "opslab.engine": "tcp://127.0.0.1:2401",
+                "opslab.address": "10.0.0.7",
+                "opslab.ports": "30000-30099"
+            } },
             "Description": { "Hostname": "node-1", "Resources": { "NanoCPUs": 2_000_000_000i64 } },
-            "Status": { "State": "ready" }
+            "Status": { "State": "ready", "Addr": "172.18.0.2" }
         });
         let n = node_of(&v);
         assert_eq!(n.id, "n1");
@@ -1224,9 +1689,20 @@ mod tests {
         assert_eq!(n.engine.as_deref(), Some("tcp://127.0.0.1:2401"));
         assert_eq!(n.state, "ready");
         assert_eq!(n.nano_cpus, 2_000_000_000);
-        let bare = node_of(&serde_json::json!({ "ID": "n2" }));
+        assert_eq!(n.address, "10.0.0.7");
+        assert!(!n.address_guessed);
+        assert_eq!(n.ports, Some((30000, 30099)));
+        let bare = node_of(&serde_json::json!({ "ID": "n2", "Status": { "Addr": "10.0.0.8" } }));
         assert_eq!(bare.engine, None);
         assert_eq!(bare.state, "unknown");
+        assert_eq!(
+            bare.address, "10.0.0.8",
+            "without its label, the node's swarm address"
+        );
+        assert!(bare.address_guessed);
+        assert_eq!(bare.ports, None);
+        assert_eq!(port_range("30000-29999"), None);
+        assert_eq!(port_range("x-3"), None);
     }
 
     #[test]
@@ -1254,7 +1730,15 @@ mod tests {
             HashMap::from([(LABEL_SESSION.to_string(), "trio-ana".to_string())]),
         )]);
         let cmd = vec!["/bin/sh".to_string()];
-        let s = service_spec(&spec, cmd.clone(), 1_000_000_000, "n2", &volume_labels);
+        let ports = HashMap::from([(9000, 30001)]);
+        let s = service_spec(
+            &spec,
+            cmd.clone(),
+            1_000_000_000,
+            "n2",
+            &volume_labels,
+            &ports,
+        );
         assert_eq!(s.name.as_deref(), Some("opslab-trio-ana-api"));
         let mut labels = spec.labels.clone();
         labels.insert(LABEL_HEALTH.to_string(), "true".to_string());
@@ -1298,14 +1782,52 @@ mod tests {
             .map(|n| (n.target.unwrap_or_default(), n.aliases.unwrap_or_default()))
             .collect();
         assert_eq!(nets, spec.networks);
-        let ep = s.endpoint_spec.expect("endpoint");
+        assert!(s.endpoint_spec.is_some());
+    }
+
+    #[test]
+    fn ports_are_published_in_host_mode_on_the_node_ports_chosen() {
+        let spec = ContainerSpec {
+            ports: vec![9000, 22],
+            ..Default::default()
+        };
+        let ep = endpoint_of(&spec, &HashMap::from([(9000, 30001)]));
         assert_eq!(ep.mode, Some(EndpointSpecModeEnum::DNSRR));
-        let port = &ep.ports.expect("ports")[0];
-        assert_eq!(port.target_port, Some(9000));
-        assert_eq!(
-            port.publish_mode,
-            Some(EndpointPortConfigPublishModeEnum::HOST)
-        );
+        let ports = ep.ports.expect("ports");
+        assert_eq!(ports[0].target_port, Some(9000));
+        assert_eq!(ports[0].published_port, Some(30001), "the node port chosen");
+        assert_eq!(ports[1].published_port, None, "the node's engine picks");
+        assert!(ports
+            .iter()
+            .all(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST)));
+    }
+
+    #[test]
+    fn ports_taken_on_a_node_are_read_from_its_services() {
+        let on = |node: &str, published: i64| bollard::models::Service {
+            spec: Some(ServiceSpec {
+                task_template: Some(TaskSpec {
+                    placement: Some(TaskSpecPlacement {
+                        constraints: Some(vec![format!("node.id=={node}")]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                endpoint_spec: Some(EndpointSpec {
+                    ports: Some(vec![EndpointPortConfig {
+                        target_port: Some(22),
+                        published_port: Some(published),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let services = [on("n1", 30001), on("n2", 30002), on("n1", 0)];
+        assert_eq!(published_on(&services, "n1"), [30001]);
+        assert_eq!(published_on(&services, "n3"), Vec::<u16>::new());
     }
 
     #[test]

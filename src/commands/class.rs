@@ -174,9 +174,10 @@ async fn status(ctx: &Ctx, class: &Class<'_>, name: &str) -> Result<i32> {
             Some(s) => Some(s.node(class.engine).await),
             None => None,
         };
+        // A session whose node is gone is lost, final result or not (the result stays).
         let state = match (s, r, &node) {
-            (_, Some(r), _) if r.is_final => "frozen",
             (Some(_), _, Some(Err(_))) => "lost",
+            (_, Some(r), _) if r.is_final => "frozen",
             (Some(_), _, _) => "running",
             (None, _, _) => "stopped",
         };
