@@ -352,6 +352,17 @@ done
 [ -n "$pulled" ] || fail "no worker pulled sprint-prod from the registry"
 echo "pulled by digest:$pulled"
 
+say "every session still holds its node"
+# A session's place only holds its reservation: nothing may stop it while the session runs (an
+# image's own health check once did, half a minute after the start).
+places=$($M service ls -q --filter label=opslab.role=place)
+[ -n "$places" ] || fail "no session's place service"
+for p in $places; do
+  state=$($M service ps -q --filter desired-state=running "$p" | head -n 1 | xargs -r $M inspect -f '{{.Status.State}}')
+  [ "$state" = running ] || fail "place service $($M service inspect -f '{{.Spec.Name}}' "$p") is ${state:-gone}, not running"
+done
+echo "$(echo "$places" | wc -w) place services running"
+
 say "a node that disappears: its sessions are lost, the others run"
 lost_node=""
 for i in 3 2; do

@@ -477,6 +477,10 @@ impl Swarm {
                         .to_vec(),
                     ),
                     init: Some(true),
+                    // The image's own health check (postgres declares one) would judge a
+                    // container that only holds: the swarm would stop it as unhealthy, and
+                    // with it the session's reservation, half a minute after it started.
+                    health_check: no_health(),
                     ..Default::default()
                 }),
                 resources: Some(TaskSpecResources {
