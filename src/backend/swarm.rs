@@ -455,57 +455,7 @@ impl Swarm {
     /// than its own limit). Sessions spread over the nodes by these reservations, and the
     /// session's services go to this node. Returns the node's id.
     async fn place(&self, spec: &ContainerSpec, session: &str) -> Result<String> {
-        let name = format!("opslab-{session}--place");
-        let mut labels = spec.labels.clone();
-        labels.remove(LABEL_SERVICE);
-        labels.insert(LABEL_ROLE.to_string(), "place".to_string());
-        let memory = spec.session_memory.max(spec.memory).max(16 << 20);
-        let service = ServiceSpec {
-            name: Some(name.clone()),
-            labels: Some(labels.clone()),
-            task_template: Some(TaskSpec {
-                container_spec: Some(TaskSpecContainerSpec {
-                    image: Some(spec.image.clone()),
-                    labels: Some(labels),
-                    command: Some(
-                        [
-                            "/bin/sh",
-                            "-c",
-                            "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done",
-                        ]
-                        .map(String::from)
-                        .to_vec(),
-                    ),
-                    init: Some(true),
-                    // The image's own health check (postgres declares one) would judge a
-                    // container that only holds: the swarm would stop it as unhealthy, and
-                    // with it the session's reservation, half a minute after it started.
-                    health_check: no_health(),
-                    ..Default::default()
-                }),
-                resources: Some(TaskSpecResources {
-                    limits: Some(Limit {
-                        nano_cpus: Some(10_000_000),
-                        memory_bytes: Some(memory),
-                        pids: Some(16),
-                    }),
-                    reservations: Some(ResourceObject {
-                        memory_bytes: Some(memory),
-                        ..Default::default()
-                    }),
-                }),
-                restart_policy: Some(TaskSpecRestartPolicy {
-                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            mode: Some(ServiceSpecMode {
-                replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let (name, service) = place_spec(spec, session);
         let created = self
             .manager
             .client()
@@ -945,6 +895,62 @@ fn mounts_of(
             ..Default::default()
         })
         .collect()
+}
+
+/// The service that places a session (see `Swarm::place`): its name and definition.
+fn place_spec(spec: &ContainerSpec, session: &str) -> (String, ServiceSpec) {
+    let name = format!("opslab-{session}--place");
+    let mut labels = spec.labels.clone();
+    labels.remove(LABEL_SERVICE);
+    labels.insert(LABEL_ROLE.to_string(), "place".to_string());
+    let memory = spec.session_memory.max(spec.memory).max(16 << 20);
+    let service = ServiceSpec {
+        name: Some(name.clone()),
+        labels: Some(labels.clone()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(spec.image.clone()),
+                labels: Some(labels),
+                command: Some(
+                    [
+                        "/bin/sh",
+                        "-c",
+                        "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+                init: Some(true),
+                // The image's own health check (postgres declares one) would judge a
+                // container that only holds: the swarm would stop it as unhealthy, and
+                // with it the session's reservation, half a minute after it started.
+                health_check: no_health(),
+                ..Default::default()
+            }),
+            resources: Some(TaskSpecResources {
+                limits: Some(Limit {
+                    nano_cpus: Some(10_000_000),
+                    memory_bytes: Some(memory),
+                    pids: Some(16),
+                }),
+                reservations: Some(ResourceObject {
+                    memory_bytes: Some(memory),
+                    ..Default::default()
+                }),
+            }),
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    (name, service)
 }
 
 /// No health check for the swarm: it stops a container whose check fails (a trainee's broken
@@ -1787,6 +1793,35 @@ mod tests {
             .collect();
         assert_eq!(nets, spec.networks);
         assert!(s.endpoint_spec.is_some());
+    }
+
+    #[test]
+    fn a_session_place_reserves_its_memory_and_runs_no_health_check() {
+        let spec = ContainerSpec {
+            image: "opslab/postgres:1".into(),
+            memory: 256 << 20,
+            session_memory: 900 << 20,
+            ..Default::default()
+        };
+        let (name, s) = place_spec(&spec, "sprint-restore-ana");
+        assert_eq!(name, "opslab-sprint-restore-ana--place");
+        let task = s.task_template.expect("task");
+        let c = task.container_spec.expect("container");
+        assert_eq!(
+            c.health_check.and_then(|h| h.test),
+            Some(vec!["NONE".to_string()]),
+            "an image's own check must not have the swarm stop the place"
+        );
+        let r = task.resources.expect("resources");
+        assert_eq!(
+            r.reservations.and_then(|r| r.memory_bytes),
+            Some(900 << 20),
+            "the place reserves the whole session's memory"
+        );
+        assert_eq!(
+            task.restart_policy.and_then(|p| p.condition),
+            Some(TaskSpecRestartPolicyConditionEnum::NONE)
+        );
     }
 
     #[test]
