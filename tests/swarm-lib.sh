@@ -8,34 +8,23 @@
 # HTTP by the nodes), and fail(). Sets HOST[1..3] (the engines' tcp:// addresses) and M (docker
 # on the manager).
 
+# shellcheck source=tests/engine-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/engine-lib.sh"
+
 ports_of() { echo "$((30000 + 20 * $1))-$((30011 + 20 * $1))"; }
 
 swarm_up() {
-  # As privileged as the host's engine allows: every capability it holds (an engine may lack
-  # one, CAP_SYS_RESOURCE here, and then cannot start --privileged containers at all), no
-  # seccomp filter, /proc unmasked, /dev/fuse, the cgroup hierarchies writable; each node's
-  # containers under a cgroup parent of their own.
-  local caps="--cap-add ALL" bnd names b i
-  bnd=$(awk '/^CapBnd/ { print $2 }' "/proc/$(pgrep -xo dockerd)/status" 2>/dev/null || true)
-  if [ -n "$bnd" ]; then
-    names=(chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable
-      net_bind_service net_broadcast net_admin net_raw ipc_lock ipc_owner sys_module sys_rawio
-      sys_chroot sys_ptrace sys_pacct sys_admin sys_boot sys_nice sys_resource sys_time
-      sys_tty_config mknod lease audit_write audit_control setfcap mac_override mac_admin syslog
-      wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore)
-    for b in "${!names[@]}"; do
-      if (( (16#$bnd >> b & 1) == 0 )); then caps="$caps --cap-drop ${names[$b]^^}"; fi
-    done
-  fi
-  echo "node capabilities: $caps"
+  # As privileged as the host's engine allows (tests/engine-lib.sh); each node's containers
+  # under a cgroup parent of their own.
+  local opts i
+  opts=$(engine_container_options)
+  echo "node options: $opts"
   docker network create --label "$MARK" "$PREFIX" >/dev/null
   declare -gA HOST
   for i in 1 2 3; do
     docker volume create --label "$MARK" "$PREFIX-node$i" >/dev/null
     docker run -d --name "$PREFIX-node$i" --hostname "swarm-node$i" --label "$MARK" \
-      $caps --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
-      --device /dev/fuse -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-      --network "$PREFIX" -v "$PREFIX-node$i:/var/lib/docker" \
+      $opts --network "$PREFIX" -v "$PREFIX-node$i:/var/lib/docker" \
       -p 127.0.0.1::2375 -p "127.0.0.1:$(ports_of $i):$(ports_of $i)" "$NODE_IMAGE" \
       --cgroup-parent "/$PREFIX-node$i" --insecure-registry "$REGISTRY" >/dev/null
     HOST[$i]=tcp://$(docker port "$PREFIX-node$i" 2375/tcp | grep -m1 '^127\.0\.0\.1:')
