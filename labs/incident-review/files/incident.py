@@ -87,7 +87,7 @@ def alert(name, status, at, summary, labels=None):
 
 def inbox(anchor):
     t = timeline(anchor)
-    ticket = 4000 + int(P["minute"]) * 37 % 900
+    ticket = int(P["ticket"])
     notes = [
         note(anchor + FIRST_NOTE, "resolved", "oncall", "oncall-drill", "10.20.0.9",
              [alert("OnCallDrill", "resolved", anchor + FIRST_NOTE - 600,
@@ -180,6 +180,7 @@ TEMPLATE = """---
 # Post-mortem of the team. Copy this file to postmortems/<YYYY-MM-DD>-<short-name>.md.
 # Times: UTC, ISO 8601 (2026-01-31T14:05:00Z). One value a line; lists as "- item" lines.
 title:
+support_ticket:         # the support ticket that reported it, quoted: "#1234"
 detected_at:            # when the team was first told (the on-call channel)
 mitigated_at:           # when users stopped failing
 resolved_at:            # when the incident was declared over
@@ -189,7 +190,7 @@ trigger_commit:         # the commit that caused it (full hash)
 trigger_setting:        # the setting it changed
 contributing_factors:   # ids from postmortems/FACTORS.md
   -
-action_items:           # tracker issues, as #<id>
+action_items:           # tracker issues, quoted: "#12"
   -
 ---
 

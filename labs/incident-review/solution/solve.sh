@@ -3,10 +3,26 @@
 # post-mortem in the team's template, adds the pipeline guard and the alert. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")"
-here="$(pwd)"
 team="$(sed -n 's/^# Team \([a-z]*\):.*/\1/p' ~/NOTES.md)"
 repo_url="$(grep -o 'git@git:[a-z-]*\.git' ~/NOTES.md | head -n 1)"
 work="$(mktemp -d)"
+rule_text() {
+cat <<RULES
+groups:
+  - name: saves
+    rules:
+      - alert: ItemSavesFailing
+        expr: |
+          sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items",status=~"413|5.."}[1m]))
+            / sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items"}[1m])) > 0.05
+        for: 20s
+        labels:
+          team: $team
+          severity: page
+        annotations:
+          summary: "More than 5 % of the catalogue editor's saves fail"
+RULES
+}
 trap 'rm -rf "$work"' EXIT
 
 # ---- the facts -------------------------------------------------------------------------------
@@ -17,6 +33,32 @@ ssh -o BatchMode=yes ops@prod 'sudo cat /var/log/shop-deploy.log' > "$work/deplo
 mitigated=$(grep -m 1 'by hand' "$work/deploy.log" | cut -d' ' -f1)
 trigger=$(grep -B 1 -m 1 'by hand' "$work/deploy.log" | head -n 1 | sed 's/.*commit=\([0-9a-f]*\).*/\1/')
 failed=$(ssh -o BatchMode=yes ops@prod "sudo awk '\$9 == 413 && \$7 == \"/api/items\"' /var/log/nginx/shop.access.log.1" | wc -l)
+
+ticket=$(jq -r '[.[] | .payload.alerts[]? | .annotations.summary // "" | capture("Ticket #(?<n>[0-9]+)") | .n][0]' "$work/inbox.json")
+
+# ---- the action items, in the tracker --------------------------------------------------------
+. "$HOME/tracker.env"
+api() { # METHOD PATH [JSON]
+    if [ $# -ge 3 ]; then
+        curl -fsS -X "$1" -H "X-Redmine-API-Key: $TRACKER_KEY" -H 'Content-Type: application/json' -d "$3" "$TRACKER_URL$2"
+    else
+        curl -fsS -X "$1" -H "X-Redmine-API-Key: $TRACKER_KEY" "$TRACKER_URL$2"
+    fi
+}
+members=$(api GET "/projects/$TRACKER_PROJECT/memberships.json")
+sprint=$(api GET "/projects/$TRACKER_PROJECT/versions.json" | jq '[.versions[] | select(.status == "open")] | sort_by(.due_date) | .[0].id')
+member() { echo "$members" | jq --arg r "$1" '[.memberships[] | select(any(.roles[]; .name == $r)) | .user] | map(select(.name != "Sam Rivers")) | .[0].id'; }
+file_item() { # SUBJECT ROLE CRITERIA
+    found=$(api GET "/issues.json?project_id=$TRACKER_PROJECT&status_id=*&author_id=me&limit=100" | jq -r --arg s "$1" '[.issues[] | select(.subject == $s) | .id][0] // empty')
+    if [ -n "$found" ]; then echo "$found"; return; fi
+    body=$(jq -n --arg p "$TRACKER_PROJECT" --arg s "$1" --argjson u "$(member "$2")" --argjson v "$sprint" --arg c "$3" \
+        '{issue: {project_id: $p, subject: $s, assigned_to_id: $u, fixed_version_id: $v, description: ("Action item of the post-mortem of the body limit incident.\n\n## Acceptance criteria\n\n" + $c + "\n")}}')
+    api POST /issues.json "$body" | jq '.issue.id'
+}
+guard_item=$(file_item "Pipeline refuses a body limit below what the shop needs" Developer "- a push with a body limit below 16 KB fails its CI run and is not applied
+- raising the limit still deploys")
+alert_item=$(file_item "Page on-call when the editor's saves fail" Ops "- failed saves above 5 % page on-call within 2 minutes
+- nothing pages while the shop is healthy")
 
 git clone -q "$repo_url" "$work/r"
 cd "$work/r"
@@ -44,13 +86,15 @@ trigger_commit: $trigger
 trigger_setting: $setting
 contributing_factors:
 $factors
+support_ticket: "#$ticket"
 action_items:
-  -
+  - "#$guard_item"
+  - "#$alert_item"
 ---
 
 ## Summary
 
-A change of \`$setting\` lowered nginx's body limit on prod below the size of the items the
+Support ticket #$ticket. A change of \`$setting\` lowered nginx's body limit on prod below the size of the items the
 catalogue editor saves. $failed saves (\`POST /api/items\`) were refused with 413 until on-call put
 the limit back by hand.
 
@@ -75,8 +119,8 @@ nothing alerted on the failed saves, the revert was done by hand.
 
 ## Action items
 
-- A guard in ci/pipeline.sh refuses a body limit below 16 KB.
-- An alert pages on-call when saves fail.
+- #$guard_item: a guard in ci/pipeline.sh refuses a body limit below 16 KB (Developer).
+- #$alert_item: an alert pages on-call when saves fail (Ops).
 PM
 
 # ---- the guard -------------------------------------------------------------------------------
@@ -100,28 +144,35 @@ open(p, "w").write(s)
 PY
 fi
 
-git add -A
-if ! git diff --cached --quiet; then
-    git commit -qm "Post-mortem of the body limit incident; the pipeline refuses a body limit below 16 KB"
+deliver() { # MESSAGE PATH...: commit those paths, push, wait for the CI's verdict
+    msg="$1"; shift
+    git add -A "$@"
+    git diff --cached --quiet && return 0
+    git commit -qm "$msg"
     git push -q origin HEAD:main
-fi
+    c=$(git rev-parse HEAD)
+    for _ in $(seq 1 60); do
+        st=$(curl -fsS "http://git:$ci_port/builds/$c/status" 2>/dev/null || true)
+        [ "$st" = success ] && return 0
+        [ "$st" = failed ] && { echo "the CI failed $c" >&2; exit 1; }
+        sleep 1
+    done
+    echo "no CI verdict for $c" >&2
+    exit 1
+}
+ci_port=$(grep -o 'http://git:[0-9]*' ~/NOTES.md | head -n 1 | cut -d: -f3)
+deliver "ci: refuse a body limit below 16 KB, the editor's items need 12 KB
+
+refs #$guard_item" ci/pipeline.sh
+mkdir -p monitoring
+rule_text > monitoring/saves.yml
+deliver "monitoring: page on-call when the editor's saves fail
+
+refs #$alert_item" monitoring/saves.yml
+deliver "Post-mortem of the body limit incident (ticket #$ticket)" postmortems
 
 # ---- the alert -------------------------------------------------------------------------------
-cat > /srv/monitoring/prometheus/rules/saves.yml <<RULES
-groups:
-  - name: saves
-    rules:
-      - alert: ItemSavesFailing
-        expr: |
-          sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items",status=~"413|5.."}[1m]))
-            / sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items"}[1m])) > 0.05
-        for: 20s
-        labels:
-          team: $team
-          severity: page
-        annotations:
-          summary: "More than 5 % of the catalogue editor's saves fail"
-RULES
+rule_text > /srv/monitoring/prometheus/rules/saves.yml
 curl -fsS -X POST http://prometheus:9090/-/reload
 for _ in $(seq 1 30); do
     if curl -fsS http://prometheus:9090/api/v1/rules | jq -e '[.data.groups[].rules[] | select(.name == "ItemSavesFailing")] | length > 0' >/dev/null; then
@@ -129,6 +180,12 @@ for _ in $(seq 1 30); do
     fi
     sleep 1
 done
-# let the pipeline deliver the guard's commit
-sleep 8
-echo "solved: post-mortem, guard and alert in place"
+# ---- close the items (their pipelines were green), publish the post-mortem ---------------------
+closed=$(api GET /issue_statuses.json | jq '[.issue_statuses[] | select(.name == "Closed")][0].id')
+for i in "$guard_item" "$alert_item"; do
+    api PUT "/issues/$i.json" "{\"issue\":{\"status_id\":$closed}}"
+done
+page="Postmortem_${day}_body_limit"
+text=$(jq -n --rawfile t "$(ls "$work"/r/postmortems/*-body-limit.md)" '{wiki_page: {text: $t}}')
+api PUT "/projects/$TRACKER_PROJECT/wiki/$page.json" "$text" >/dev/null
+echo "solved: post-mortem, guard and alert in place, items #$guard_item #$alert_item closed, $page published"
