@@ -13,9 +13,9 @@ groups:
     rules:
       - alert: ItemSavesFailing
         expr: |
-          sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items",status=~"413|5.."}[1m]))
-            / sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items"}[1m])) > 0.05
-        for: 20s
+          sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items",status=~"413|5.."}[30s]))
+            / sum(rate(nginx_http_requests_total{job="nginx",method="POST",route="/api/items"}[30s])) > 0.05
+        for: 15s
         labels:
           team: $team
           severity: page

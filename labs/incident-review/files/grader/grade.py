@@ -9,7 +9,8 @@ developer of the team who pushes changes of the proxy settings.
   grade.py push KIND NUMBER             a developer pushes a change of the settings: KIND bad (the
                                         body limit lowered to a value drawn from NUMBER, of the
                                         incident's class) or harmless (the limit raised)
-  grade.py status KIND NUMBER WANT      the CI's final status of that push is WANT
+  grade.py status KIND NUMBER WANT [S]  the CI's final status of that push is WANT (waiting up to
+                                        S seconds for a final status)
   grade.py post BYTES                   a customer saves an item of that many bytes through prod
   grade.py revert KIND NUMBER           the developer reverts the push, and waits for its run
   grade.py traffic start|stop           the catalogue editors save items (about 4 a second)
@@ -305,10 +306,17 @@ def ci_status(commit):
         return "none"
 
 
-def status(kind, number, want):
+def status(kind, number, want, wait=0):
+    """The CI's final status of the push is WANT. With WAIT, waits up to that many seconds for a
+    final status (success or failed) and fails at once on the other one."""
     commit = pushed(kind, number)
+    deadline = time.time() + wait
     got = ci_status(commit)
+    while got not in ("success", "failed") and time.time() < deadline:
+        time.sleep(1)
+        got = ci_status(commit)
     if got == want:
+        print("the CI's status of %s (%s push) is %s" % (commit[:12], kind, got))
         return
     fail("the CI's status of %s (%s push) is %s, not %s" % (commit[:12], kind, got, want))
 
@@ -417,7 +425,7 @@ def main(argv):
     elif cmd == "push":
         push(argv[1], int(argv[2]))
     elif cmd == "status":
-        status(argv[1], int(argv[2]), argv[3])
+        status(argv[1], int(argv[2]), argv[3], int(argv[4]) if len(argv) > 4 else 0)
     elif cmd == "post":
         post(int(argv[1]))
     elif cmd == "revert":
