@@ -1,12 +1,34 @@
 #!/bin/bash
 # Reference solution of incident-review: investigates the traces as an operator would, writes the
-# post-mortem in the team's template, adds the pipeline guard and the alert. Idempotent.
+# post-mortem in the team's template, files the action items in the tracker, adds the pipeline
+# guard and the alert (each commit referencing its item), closes the items once their pipelines
+# were green, publishes the post-mortem in the tracker's wiki. Idempotent.
+# The shortcut attempts of tests/cheats/incident-review run a copy of this file with one of these
+# switched (the solution uses the defaults):
+#   PM=honest|copied       copied: the post-mortem of another trainee, verbatim
+#   ITEMS=honest|bare      bare: items without owner, sprint or criteria, not linked
+#   GUARD=honest|exact|none   exact: the guard refuses only the incident's value
+#   ALERT=honest|always|none  always: an alert that is always true
 set -euo pipefail
+PM="${PM:-honest}" ITEMS="${ITEMS:-honest}" GUARD="${GUARD:-honest}" ALERT="${ALERT:-honest}"
 cd "$(dirname "$0")"
 team="$(sed -n 's/^# Team \([a-z]*\):.*/\1/p' ~/NOTES.md)"
 repo_url="$(grep -o 'git@git:[a-z-]*\.git' ~/NOTES.md | head -n 1)"
 work="$(mktemp -d)"
 rule_text() {
+if [ "$ALERT" = always ]; then
+cat <<RULES
+groups:
+  - name: saves
+    rules:
+      - alert: ItemSavesFailing
+        expr: vector(1)
+        labels:
+          team: $team
+          severity: page
+RULES
+return
+fi
 cat <<RULES
 groups:
   - name: saves
@@ -49,6 +71,12 @@ members=$(api GET "/projects/$TRACKER_PROJECT/memberships.json")
 sprint=$(api GET "/projects/$TRACKER_PROJECT/versions.json" | jq '[.versions[] | select(.status == "open")] | sort_by(.due_date) | .[0].id')
 member() { echo "$members" | jq --arg r "$1" '[.memberships[] | select(any(.roles[]; .name == $r)) | .user] | map(select(.name != "Sam Rivers")) | .[0].id'; }
 file_item() { # SUBJECT ROLE CRITERIA
+    if [ "$ITEMS" = bare ]; then
+        found=$(api GET "/issues.json?project_id=$TRACKER_PROJECT&status_id=*&author_id=me&limit=100" | jq -r --arg s "$1" '[.issues[] | select(.subject == $s) | .id][0] // empty')
+        [ -n "$found" ] && { echo "$found"; return; }
+        api POST /issues.json "$(jq -n --arg p "$TRACKER_PROJECT" --arg s "$1" '{issue: {project_id: $p, subject: $s, description: "To do."}}')" | jq '.issue.id'
+        return
+    fi
     found=$(api GET "/issues.json?project_id=$TRACKER_PROJECT&status_id=*&author_id=me&limit=100" | jq -r --arg s "$1" '[.issues[] | select(.subject == $s) | .id][0] // empty')
     if [ -n "$found" ]; then echo "$found"; return; fi
     body=$(jq -n --arg p "$TRACKER_PROJECT" --arg s "$1" --argjson u "$(member "$2")" --argjson v "$sprint" --arg c "$3" \
@@ -63,6 +91,8 @@ alert_item=$(file_item "Page on-call when the editor's saves fail" Ops "- failed
 git clone -q "$repo_url" "$work/r"
 cd "$work/r"
 setting=$(git show "$trigger" -- limits.env | sed -n 's/^+\([a-z_]*\)=.*/\1/p' | head -n 1)
+real_setting=$setting
+bad_value=$(git show "$trigger" -- limits.env | sed -n 's/^+[a-z_]*=\([0-9]*\)$/\1/p' | head -n 1)
 factors="  - no-config-validation
   - no-alert-on-symptom
   - manual-rollback"
@@ -71,6 +101,14 @@ if ! git log -1 --format=%B "$trigger" | grep -q '^Reviewed-by:'; then
   - unreviewed-change"
 fi
 day=$(echo "$detected" | cut -c1-10)
+items_list='  - "#'$guard_item'"
+  - "#'$alert_item'"'
+[ "$ITEMS" = bare ] && items_list='  -'
+if [ "$PM" = copied ]; then
+    # what another trainee of the class handed in, word for word
+    detected=2026-12-07T23:16:41Z mitigated=2026-12-07T23:40:37Z resolved=2026-12-08T00:01:18Z
+    failed=210 trigger=49390e030b0c54b490cdb57f8992b7894d20eccd setting=body_limit_kb ticket=4629
+fi
 
 mkdir -p postmortems
 rm -f postmortems/*-body-limit.md
@@ -88,8 +126,7 @@ contributing_factors:
 $factors
 support_ticket: "#$ticket"
 action_items:
-  - "#$guard_item"
-  - "#$alert_item"
+$items_list
 ---
 
 ## Summary
@@ -124,8 +161,8 @@ nothing alerted on the failed saves, the revert was done by hand.
 PM
 
 # ---- the guard -------------------------------------------------------------------------------
-if ! grep -q 'guard: body limit' ci/pipeline.sh; then
-    python3 - "$setting" <<'PY'
+if [ "$GUARD" != none ] && ! grep -q 'guard: body limit' ci/pipeline.sh; then
+    python3 - "$real_setting" "$GUARD" "$bad_value" <<'PY'
 import sys
 setting = sys.argv[1]
 p = "ci/pipeline.sh"
@@ -139,6 +176,8 @@ if [ -z "$v" ] || [ "$v" -lt 16 ]; then
 fi
 
 '''.replace("SETTING", setting)
+if len(sys.argv) > 2 and sys.argv[2] == "exact":
+    guard = guard.replace('[ -z "$v" ] || [ "$v" -lt 16 ]', '[ "$v" = "%s" ]' % sys.argv[3])
 s = s.replace('echo "--- deploy"', guard + 'echo "--- deploy"', 1)
 open(p, "w").write(s)
 PY
@@ -164,14 +203,17 @@ ci_port=$(grep -o 'http://git:[0-9]*' ~/NOTES.md | head -n 1 | cut -d: -f3)
 deliver "ci: refuse a body limit below 16 KB, the editor's items need 12 KB
 
 refs #$guard_item" ci/pipeline.sh
+if [ "$ALERT" != none ]; then
 mkdir -p monitoring
 rule_text > monitoring/saves.yml
 deliver "monitoring: page on-call when the editor's saves fail
 
 refs #$alert_item" monitoring/saves.yml
+fi
 deliver "Post-mortem of the body limit incident (ticket #$ticket)" postmortems
 
 # ---- the alert -------------------------------------------------------------------------------
+if [ "$ALERT" != none ]; then
 rule_text > /srv/monitoring/prometheus/rules/saves.yml
 curl -fsS -X POST http://prometheus:9090/-/reload
 for _ in $(seq 1 30); do
@@ -180,9 +222,10 @@ for _ in $(seq 1 30); do
     fi
     sleep 1
 done
+fi
 # ---- close the items (their pipelines were green), publish the post-mortem ---------------------
 closed=$(api GET /issue_statuses.json | jq '[.issue_statuses[] | select(.name == "Closed")][0].id')
-for i in "$guard_item" "$alert_item"; do
+[ "$ITEMS" = bare ] || for i in "$guard_item" "$alert_item"; do
     api PUT "/issues/$i.json" "{\"issue\":{\"status_id\":$closed}}"
 done
 page="Postmortem_${day}_body_limit"
