@@ -128,6 +128,27 @@ def unquote(value):
 
 
 def postmortem():
+    name, text = postmortem_text()
+    data = front_matter(text)
+    if data is None:
+        fail("postmortems/%s has no front matter the team's tools can read (the template's `---` block)" % name)
+    return name, data
+
+
+def narrative():
+    """The post-mortem's prose: everything after its front matter (the whole file without one)."""
+    name, text = postmortem_text()
+    lines = text.lstrip("\ufeff").splitlines()
+    mark = lines[0].strip() if lines else ""
+    if mark in ("---", ";;;") and mark in (l.strip() for l in lines[1:]):
+        lines = lines[[l.strip() for l in lines].index(mark, 1) + 1:]
+    body = "\n".join(lines).strip()
+    if not body:
+        fail("postmortems/%s has no narrative below its front matter" % name)
+    print("postmortems/%s\n\n%s" % (name, body))
+
+
+def postmortem_text():
     work = tempfile.mkdtemp()
     try:
         clone(os.path.join(work, "r"))
@@ -145,11 +166,7 @@ def postmortem():
     if len(found) > 1:
         fail("%d post-mortems in postmortems/ on main (%s): the team keeps one for this incident"
              % (len(found), ", ".join(n for n, _ in found)))
-    name, text = found[0]
-    data = front_matter(text)
-    if data is None:
-        fail("postmortems/%s has no front matter the team's tools can read (the template's `---` block)" % name)
-    return name, data
+    return found[0]
 
 
 TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?\s*(Z|UTC|GMT|[+-]00:?00)?$", re.I)
@@ -422,6 +439,8 @@ def main(argv):
         if problems:
             fail("postmortems/%s: %s" % (name, "; ".join(problems)))
         print("postmortems/%s: %s as the traces show" % (name, argv[1]))
+    elif cmd == "narrative":
+        narrative()
     elif cmd == "push":
         push(argv[1], int(argv[2]))
     elif cmd == "status":
