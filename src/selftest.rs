@@ -136,7 +136,7 @@ impl Selftest<'_> {
         }
         self.progress
             .note(&format!("run {n}: applying {}", solution.display()));
-        crate::solution::apply(self.engine, self.lab, s, solution).await?;
+        crate::solution::apply(self.engine, self.lab, s, solution, attempt).await?;
         let phase = if attempt { "attempted" } else { "solved" };
         let after = self
             .grade(s, &format!("run {n}: grading the {phase} lab"))

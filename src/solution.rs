@@ -1,5 +1,7 @@
 //! Applying a solution: a reference solution or a shortcut attempt's folder is copied into the
 //! trainee's service and its `solve.sh` runs there as the trainee, as a trainee's own work would.
+//! A shortcut attempt gets the lab's reference solution beside it, in `reference/`, so that an
+//! attempt that is the solution with one part done wrong runs it rather than a copy of it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,12 +33,14 @@ pub enum SolutionError {
     Engine(#[from] EngineError),
 }
 
-/// Copies `dir` into the trainee's service and runs its solve.sh as the trainee.
+/// Copies `dir` into the trainee's service and runs its solve.sh as the trainee; with
+/// `reference`, the lab's reference solution goes beside it, in `reference/`.
 pub async fn apply(
     engine: &Engine,
     lab: &Lab,
     s: &Session,
     dir: &Path,
+    reference: bool,
 ) -> Result<(), SolutionError> {
     let svc = lab
         .trainee_service()
@@ -53,6 +57,14 @@ pub async fn apply(
         .exec(&cid, argv(&["rm", "-rf", INSIDE]), None, short, None)
         .await?;
     engine.upload(&cid, "/", tar).await?;
+    if reference {
+        let solution = lab.dir.join("solution");
+        let inside = format!("{INSIDE}/reference");
+        let tar =
+            crate::lab::confine::tar_folder(&solution, Path::new(inside.trim_start_matches('/')))
+                .map_err(|e| SolutionError::Folder(solution.clone(), e.to_string()))?;
+        engine.upload(&cid, "/", tar).await?;
+    }
     let user = svc.user.clone().unwrap_or_else(|| "root".into());
     engine
         .exec(

@@ -87,8 +87,10 @@ fn write_reports(g: &Grade, reports: &Reports) -> Result<()> {
 pub async fn solve(ctx: &Ctx, session: Option<&str>, with: Option<PathBuf>) -> Result<i32> {
     let engine = ctx.engine().await?;
     let (s, lab) = ctx.session(&engine, session).await?;
+    // Another folder than the lab's solution (an attempt) gets the reference beside it.
+    let reference = with.is_some();
     let dir = with.unwrap_or_else(|| lab.dir.join("solution"));
-    crate::solution::apply(&engine, &lab, &s, &dir).await?;
+    crate::solution::apply(&engine, &lab, &s, &dir, reference).await?;
     println!("applied {} to {}", dir.display(), s.id);
     Ok(exit::OK)
 }

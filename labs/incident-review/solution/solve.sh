@@ -3,8 +3,8 @@
 # post-mortem in the team's template, files the action items in the tracker, adds the pipeline
 # guard and the alert (each commit referencing its item), closes the items once their pipelines
 # were green, publishes the post-mortem in the tracker's wiki. Idempotent.
-# The shortcut attempts of tests/cheats/incident-review run a copy of this file with one of these
-# switched (the solution uses the defaults):
+# The shortcut attempts of tests/cheats/incident-review run this file (opslab puts it beside an
+# attempt, in reference/) with one of these switched (the solution uses the defaults):
 #   PM=honest|copied       copied: the post-mortem of another trainee, verbatim
 #   ITEMS=honest|bare      bare: items without owner, sprint or criteria, not linked
 #   GUARD=honest|exact|none   exact: the guard refuses only the incident's value

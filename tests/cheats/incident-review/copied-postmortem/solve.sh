@@ -5,4 +5,4 @@
 # The facts differ per trainee: the timeline and the trigger must fail.
 set -euo pipefail
 cd "$(dirname "$0")"
-PM=copied GUARD=none ALERT=none exec bash ./base.sh
+PM=copied GUARD=none ALERT=none exec bash ./reference/solve.sh

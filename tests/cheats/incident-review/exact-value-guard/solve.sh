@@ -4,4 +4,4 @@
 # Post-mortem and tracker as the reference solution; no alert.
 set -euo pipefail
 cd "$(dirname "$0")"
-GUARD=exact ALERT=none exec bash ./base.sh
+GUARD=exact ALERT=none exec bash ./reference/solve.sh
