@@ -13,6 +13,7 @@ use crate::lab::action::{ActEnv, Action, Step, Undo};
 use crate::lab::expect::{Expect, Window};
 use crate::lab::model::{ActionDef, ExpectDef};
 use crate::lab::resolve::Grading;
+use crate::lab::rules;
 use crate::lab::sight::ProbeEnv;
 use crate::lab::{render, Check, Lab};
 use crate::progress::Progress;
@@ -206,10 +207,8 @@ impl Grader<'_> {
             let timeout = r
                 .timeout
                 .as_ref()
-                .and_then(|t| {
-                    crate::lab::rules::Span::parse(t.get_ref(), Duration::from_secs(300)).ok()
-                })
-                .map_or(Duration::from_secs(30), |s| s.0);
+                .and_then(|t| rules::Span::parse(t.get_ref(), rules::MAX_REVIEW_TIMEOUT).ok())
+                .map_or(rules::REVIEW_TIMEOUT, |s| s.0);
             let rctx = &rctx;
             async move {
                 let mut out = Review {

@@ -16,6 +16,10 @@ pub const MIN_MEMORY: i64 = 6 << 20;
 /// The longest a DNS label (a service or network name) may be.
 pub const MAX_NAME: usize = 63;
 
+/// The longest a review's command may run, and how long it runs when the lab does not say.
+pub const MAX_REVIEW_TIMEOUT: Duration = Duration::from_secs(300);
+pub const REVIEW_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A duration written with its unit ("30s", "2m"), at most `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span(pub Duration);

@@ -619,9 +619,6 @@ fn check_checks(
     }
 }
 
-/// The longest a review's command may run.
-const MAX_REVIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// `[[review]]`, each: an id no check or other review has, a rubric, the service its command
 /// runs in, the command (a template, rendered with the grading's context), its timeout.
 fn check_reviews(cx: &mut Ctx, def: &LabFile, ctx: &tera::Context) {
@@ -705,7 +702,7 @@ fn check_review(cx: &mut Ctx, r: &Spanned<ReviewDef>, ctx: &tera::Context) {
         }
     }
     if let Some(t) = &rv.timeout {
-        if let Err(e) = rules::Span::parse(t.get_ref(), MAX_REVIEW_TIMEOUT) {
+        if let Err(e) = rules::Span::parse(t.get_ref(), rules::MAX_REVIEW_TIMEOUT) {
             cx.err(t.span(), f("timeout"), e);
         }
     }
